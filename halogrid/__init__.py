@@ -1,0 +1,22 @@
+"""halogrid: Halide-style image pipelines with automatic adjoints, compiled by Numba.
+
+The public names of the API contract, re-exported only.
+"""
+
+__version__ = "0.1.0"
+
+from .errors import (BoundsError, DefinitionError, DifferentiationError, HalogridError,  # noqa: F401
+                     InputError, InternalError, ScheduleError, TypeMismatchError)
+from .ir.types import Bool, Float, Int, Type, UInt  # noqa: F401
+from .ir.expr import Expr, Var  # noqa: F401
+from .ir.ops import (abs, atan2, cast, ceil, clamp, cos, exp, f32, f64, floor, i32,  # noqa: F401
+                     lerp, log, max, min, pow, round, select, sin, sqrt, tan, tanh)
+from .ir.func import Func, RDom, Range  # noqa: F401
+from .ir.reductions import maximum, minimum, product, sum  # noqa: F401
+from .ir.buffer import Buffer, ImageParam, Param  # noqa: F401
+from .ir.boundary import BoundaryConditions  # noqa: F401
+from .codegen.pipeline import Pipeline  # noqa: F401
+from .schedule import directives as _directives
+
+_directives.install(Func)
+del _directives

@@ -1,0 +1,1 @@
+"""Schedule + IR -> loop nests -> Python source -> compiled callable."""

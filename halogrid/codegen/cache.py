@@ -1,0 +1,135 @@
+"""Content-hashed compiled modules: in memory, and on disk under HALOGRID_CACHE_DIR.
+
+The key hashes what the user wrote (every reachable definition, RDom, schedule, input
+and Param type, the outputs, the target and library versions), computed before any
+autodiff or lowering, so a hit skips all compiler work; Numba's own cache=True then
+skips the LLVM compile. A module that fails to load is deleted and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+
+import numba
+
+from .. import config
+from ..ir.expr import Expr
+from ..ir.graph import Graph
+
+_MEMORY: dict[str, tuple] = {}
+FORMAT_VERSION = "1"
+
+
+class _Serializer:
+    """Canonical text of a graph: objects become ordinals in first-seen order."""
+
+    def __init__(self):
+        self.ordinals: dict[int, int] = {}
+        self.keep: list = []
+
+    def obj(self, o) -> str:
+        if id(o) not in self.ordinals:
+            self.ordinals[id(o)] = len(self.ordinals)
+            self.keep.append(o)
+        return f"@{self.ordinals[id(o)]}"
+
+    def expr(self, e) -> str:
+        parts = [type(e).__name__]
+        for value in e.fields():
+            parts.append(self.value(value))
+        return "(" + " ".join(parts) + ")"
+
+    def value(self, v) -> str:
+        if isinstance(v, Expr):
+            return self.expr(v)
+        if isinstance(v, tuple):
+            return "[" + " ".join(self.value(x) for x in v) + "]"
+        if isinstance(v, (int, float, str, bool)) or v is None or type(v).__name__ == "Type":
+            return repr(v) if not isinstance(v, str) else json.dumps(v)
+        if hasattr(v, "bounds") and hasattr(v, "predicates"):  # RDom
+            return self.obj(v) + self.value(tuple(e for b in v.bounds for e in b)) + \
+                self.value(tuple(v.predicates))
+        return self.obj(v)
+
+
+def pipeline_key(graph: Graph, target: str, extra: str = "") -> str:
+    """sha256 of the canonical description of everything that shapes the generated code."""
+    from .. import __version__
+    ser = _Serializer()
+    parts = [FORMAT_VERSION, __version__, numba.__version__, target, extra]
+    for inp in graph.inputs:
+        parts.append(f"input {ser.obj(inp)} {json.dumps(str(inp.name))} {inp.type()!r} "
+                     f"{inp.dimensions()} {type(inp).__name__}")
+    for p in graph.params:
+        parts.append(f"param {ser.obj(p)} {json.dumps(str(p.name))} {p.type()!r}")
+    for f in graph.funcs:
+        sched = f.func_schedule.fingerprint() if f.func_schedule is not None else None
+        parts.append(f"func {ser.obj(f)} {json.dumps(str(f.name))} {f.kind} {sched!r}")
+        for d in f.definitions:
+            stage_sched = d.schedule.fingerprint() if d.schedule is not None else None
+            parts.append(" def " + ser.value(d.args) + " = " + ser.value(d.values)
+                         + " rdoms " + " ".join(ser.value(r) for r in d.rdoms)
+                         + f" sched {stage_sched!r}")
+    parts.append("outputs " + " ".join(ser.obj(o) for o in graph.outputs))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def _paths(key: str) -> tuple[str, str]:
+    folder = config.cache_dir()
+    return os.path.join(folder, f"hg_{key}.py"), os.path.join(folder, f"hg_{key}.json")
+
+
+def lookup(key: str):
+    """(module, meta) from memory or disk, or None on a miss."""
+    if key in _MEMORY:
+        return _MEMORY[key]
+    py_path, meta_path = _paths(key)
+    if not (os.path.exists(py_path) and os.path.exists(meta_path)):
+        config.trace(1, f"cache miss {key}")
+        return None
+    try:
+        with open(meta_path) as fh:
+            meta = json.load(fh)
+        module = _import(key, py_path)
+    except Exception as err:  # a corrupt entry is rebuilt, never fatal
+        config.trace(1, f"cache entry {key} unreadable ({err}); rebuilding")
+        for path in (py_path, meta_path):
+            if os.path.exists(path):
+                os.remove(path)
+        return None
+    config.trace(1, f"cache hit {key}")
+    _MEMORY[key] = (module, meta)
+    return _MEMORY[key]
+
+
+def store(key: str, source: str, meta: dict):
+    """Write the module and its metadata atomically, import it, and remember it."""
+    py_path, meta_path = _paths(key)
+    os.makedirs(os.path.dirname(py_path), exist_ok=True)
+    _atomic_write(meta_path, json.dumps(meta))
+    _atomic_write(py_path, source)
+    module = _import(key, py_path)
+    _MEMORY[key] = (module, meta)
+    return _MEMORY[key]
+
+
+def _atomic_write(path: str, text: str) -> None:
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _import(key: str, path: str):
+    name = f"halogrid_cache.hg_{key}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

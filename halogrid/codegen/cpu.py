@@ -1,0 +1,71 @@
+"""Python module source for the CPU: one numba.njit kernel and a plain bounds function.
+
+The module defines:
+  kernel(*inputs, *params, *output_extents) -> tuple of output buffers (allocations)
+  bounds(*inputs, *params, *output_extents) -> (reads, windows)
+    reads:   ((lo, hi) per checked input read, in Lowered.bounds.input_reads order)
+    windows: per output, per dimension (allocation min, allocation extent)
+"""
+
+from __future__ import annotations
+
+from .lower import Lowered
+from .passes.build_loops import storage_name
+from .passes.storage import input_storage_name
+from .pyemit import ExprEmitter, Namer, emit_stmt
+from .stmt import For, Stmt, children_of
+
+HEADER = '''"""halogrid pipeline: generated code, do not edit."""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from halogrid.codegen.intrinsics import _hg_div, _hg_mod
+'''
+
+
+def arguments(lowered: Lowered, namer: Namer) -> list[str]:
+    names = [namer.storage(input_storage_name(i)) for i in lowered.graph.inputs]
+    names += [namer.param(p) for p in lowered.graph.params]
+    for f in lowered.outputs:
+        names += [namer.var(v) for v in lowered.bounds.out_extents[id(f)]]
+    return names
+
+
+def _tuple(items: list[str]) -> str:
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _has_parallel_loop(s: Stmt) -> bool:
+    if isinstance(s, For) and s.kind == "parallel":
+        return True
+    return any(_has_parallel_loop(c) for c in children_of(s))
+
+
+def module_source(lowered: Lowered) -> str:
+    """The whole generated module (see the module docstring for its interface)."""
+    parallel = _has_parallel_loop(lowered.body)
+    namer = Namer()
+    ex = ExprEmitter(namer, "cpu")
+    args = ", ".join(arguments(lowered, namer))
+    lines = [HEADER, "",
+             f"@njit(cache=True, error_model='numpy', nogil=True{', parallel=True' if parallel else ''})",
+             f"def kernel({args}):"]
+    emit_stmt(lowered.lets, ex, 1, lines)
+    emit_stmt(lowered.body, ex, 1, lines)
+    outputs = [namer.storage(storage_name(f, i)) for f in lowered.outputs
+               for i in range(len(f.value_types()))]
+    lines.append(f"    return {_tuple(outputs)}")
+    lines += ["", "", f"def bounds({args}):"]
+    emit_stmt(lowered.lets, ex, 1, lines)
+    reads = [f"({ex(iv.min)}, {ex(iv.max)})" for _, _, _, iv in lowered.bounds.input_reads]
+    lines.append(f"    reads = {_tuple(reads)}")
+    windows = []
+    for f in lowered.outputs:
+        region = lowered.bounds.regions[id(f)]
+        dims = [f"({ex(region.min[d])}, {ex(region.extent[d])})" for d in range(f.dimensions())]
+        windows.append(_tuple(dims))
+    lines.append(f"    windows = {_tuple(windows)}")
+    lines.append("    return reads, windows")
+    return "\n".join(lines) + "\n"

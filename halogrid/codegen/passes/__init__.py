@@ -1,0 +1,1 @@
+"""One lowering pass per module; each exposes one public function."""

@@ -1,0 +1,53 @@
+"""Turn Func and input calls into buffer Loads, and Store coordinates into indices.
+
+Requires: every Call targets a stored Func (with a Region) or an input buffer.
+Guarantees: no Call remains; Load/Store indices are 0-based within the buffer
+(coordinate minus the allocation's min); inputs are indexed by coordinate.
+"""
+
+from __future__ import annotations
+
+from ...ir.expr import Call, Expr
+from ...ir.simplify import simplify
+from ...ir.visit import mutate_with
+from ..stmt import Load, Store, Stmt, map_exprs
+from .build_loops import storage_name
+
+
+def input_storage_name(buffer) -> str:
+    return f"{buffer.name}#in{buffer.uid}"
+
+
+def flatten_storage(s: Stmt, funcs: list, regions: dict) -> Stmt:
+    memo: dict = {}
+    by_storage = {storage_name(f, i): regions[id(f)].min
+                  for f in funcs for i in range(len(f.value_types()))}
+
+    def to_load(call: Call):
+        region = regions.get(id(call.callee))
+        if region is None:
+            return Load(input_storage_name(call.callee), call.args, call.type)
+        index = tuple(simplify(a - m) for a, m in zip(call.args, region.min))
+        return Load(storage_name(call.callee, call.index), index, call.type)
+
+    def rewrite(e: Expr) -> Expr:
+        return mutate_with(e, {Call: to_load}, memo)
+
+    return _offset_stores(map_exprs(s, rewrite), by_storage)
+
+
+def _offset_stores(s: Stmt, mins: dict) -> Stmt:
+    from ..stmt import Block, For, IfThenElse
+    match s:
+        case Store():
+            offsets = mins[s.storage]
+            return Store(s.storage, tuple(simplify(i - m) for i, m in zip(s.index, offsets)),
+                         s.value)
+        case For():
+            return For(s.var, s.min, s.extent, s.kind, _offset_stores(s.body, mins))
+        case IfThenElse():
+            return IfThenElse(s.cond, _offset_stores(s.then_case, mins),
+                              _offset_stores(s.else_case, mins) if s.else_case else None)
+        case Block():
+            return Block(tuple(_offset_stores(c, mins) for c in s.stmts))
+    return s

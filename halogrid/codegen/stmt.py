@@ -1,0 +1,187 @@
+"""The target-independent loop-nest IR that lowering produces and emitters consume.
+
+Invariants (checked by `check`): every Var read in a Stmt is bound by an enclosing
+For or an earlier Let, a kernel argument, or is a bounds let; every Load/Store names
+a storage that is an input or was Allocated earlier; Store index arity equals the
+storage's dimensionality. Statements are frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import errors
+from ..ir.expr import Expr, Var
+from ..ir.types import Type
+from ..ir.visit import collect
+
+
+class Load(Expr):
+    """Read `storage` (a buffer name of this pipeline) at `index` (0-based, in-buffer)."""
+
+    _fields = ("storage", "index", "ltype")
+
+    @staticmethod
+    def _type_of(storage, index, ltype):
+        return ltype
+
+    def _text(self, text) -> str:
+        return f"{self.storage}[{', '.join(text(i) for i in self.index)}]"
+
+
+class Stmt:
+    """Base of statements."""
+
+
+@dataclass(frozen=True)
+class For(Stmt):
+    """for var in [min, min + extent): body. kind: serial/parallel/vectorized/unrolled."""
+
+    var: Var
+    min: Expr
+    extent: Expr
+    kind: str
+    body: Stmt
+
+
+@dataclass(frozen=True)
+class Let(Stmt):
+    """var = value, visible to the statements after it in the enclosing Block."""
+
+    var: Var
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Store(Stmt):
+    storage: str
+    index: tuple
+    value: Expr
+
+
+@dataclass(frozen=True)
+class IfThenElse(Stmt):
+    cond: Expr
+    then_case: Stmt
+    else_case: Stmt | None = None
+
+
+@dataclass(frozen=True)
+class Allocate(Stmt):
+    """A buffer for `storage` of `type` and `extents`, live until the kernel returns."""
+
+    storage: str
+    type: Type
+    extents: tuple
+
+
+@dataclass(frozen=True)
+class Block(Stmt):
+    stmts: tuple = field(default_factory=tuple)
+
+
+def block(*stmts) -> Stmt:
+    """A Block flattening nested Blocks and dropping Nones."""
+    flat: list[Stmt] = []
+    for s in stmts:
+        if s is None:
+            continue
+        if isinstance(s, Block):
+            flat.extend(s.stmts)
+        else:
+            flat.append(s)
+    return flat[0] if len(flat) == 1 else Block(tuple(flat))
+
+
+def exprs_of(s: Stmt) -> tuple[Expr, ...]:
+    """The expressions directly held by one statement (not its children)."""
+    match s:
+        case For():
+            return (s.min, s.extent)
+        case Let():
+            return (s.value,)
+        case Store():
+            return tuple(s.index) + (s.value,)
+        case IfThenElse():
+            return (s.cond,)
+        case Allocate():
+            return tuple(s.extents)
+    return ()
+
+
+def children_of(s: Stmt) -> tuple[Stmt, ...]:
+    match s:
+        case For():
+            return (s.body,)
+        case IfThenElse():
+            return (s.then_case,) + ((s.else_case,) if s.else_case else ())
+        case Block():
+            return s.stmts
+    return ()
+
+
+def map_exprs(s: Stmt, fn) -> Stmt:
+    """Apply fn to every expression of every statement (structure unchanged)."""
+    match s:
+        case For():
+            return For(s.var, fn(s.min), fn(s.extent), s.kind, map_exprs(s.body, fn))
+        case Let():
+            return Let(s.var, fn(s.value))
+        case Store():
+            return Store(s.storage, tuple(fn(i) for i in s.index), fn(s.value))
+        case IfThenElse():
+            return IfThenElse(fn(s.cond), map_exprs(s.then_case, fn),
+                              map_exprs(s.else_case, fn) if s.else_case else None)
+        case Allocate():
+            return Allocate(s.storage, s.type, tuple(fn(e) for e in s.extents))
+        case Block():
+            return Block(tuple(map_exprs(c, fn) for c in s.stmts))
+    return s
+
+
+def check(s: Stmt, bound: set[str], storages: dict[str, int]) -> None:
+    """Raise InternalError if a Var is unbound or a storage unknown (see module doc)."""
+    bound = set(bound)
+
+    def visit(node: Stmt, scope: set[str]) -> None:
+        for e in exprs_of(node):
+            for v in collect((e,), Var):
+                if v.name not in scope:
+                    raise errors.InternalError(f"unbound {v.name} in\n{node}")
+            for load in collect((e,), Load):
+                if storages.get(load.storage) != len(load.index):
+                    raise errors.InternalError(f"bad load of {load.storage} in\n{node}")
+        if isinstance(node, Store) and storages.get(node.storage) != len(node.index):
+            raise errors.InternalError(f"bad store to {node.storage}")
+        if isinstance(node, Allocate):
+            storages[node.storage] = len(node.extents)
+        if isinstance(node, Let):
+            scope.add(node.var.name)
+        inner = scope | {node.var.name} if isinstance(node, For) else scope
+        for c in children_of(node):
+            visit(c, inner if not isinstance(node, Block) else scope)
+
+    visit(s, bound)
+
+
+def stmt_text(s: Stmt, indent: int = 0) -> str:
+    """The loop nest as readable text (what print_loop_nest shows)."""
+    pad = "  " * indent
+    match s:
+        case For():
+            head = f"{pad}for {s.var.name} in [{s.min}, {s.min} + {s.extent}) ({s.kind}):"
+            return head + "\n" + stmt_text(s.body, indent + 1)
+        case Let():
+            return f"{pad}let {s.var.name} = {s.value}"
+        case Store():
+            return f"{pad}{s.storage}[{', '.join(str(i) for i in s.index)}] = {s.value}"
+        case IfThenElse():
+            text = f"{pad}if {s.cond}:\n" + stmt_text(s.then_case, indent + 1)
+            if s.else_case:
+                text += f"\n{pad}else:\n" + stmt_text(s.else_case, indent + 1)
+            return text
+        case Allocate():
+            return f"{pad}allocate {s.storage}: {s.type.name}[{', '.join(str(e) for e in s.extents)}]"
+        case Block():
+            return "\n".join(stmt_text(c, indent) for c in s.stmts)
+    return pad + repr(s)

@@ -1,0 +1,1 @@
+"""What a pipeline IS: expressions, Funcs, inputs, and analyses over them."""

@@ -1,0 +1,218 @@
+"""Operator sugar and the public math functions: promote (types.match_types), then
+construct strict nodes. Installing the operators on Expr happens at import time here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import errors
+from . import intrinsics
+from .expr import (BOOL, Binary, Cast, Const, Expr, Intrinsic, Not, Select, const)
+from .types import Float, Type, match_types
+
+_LITERALS = (bool, int, float, np.bool_, np.integer, np.floating)
+
+
+def to_expr(value) -> Expr:
+    """Any operand as an Expr (Python and NumPy scalars become constants)."""
+    if isinstance(value, Expr):
+        return value
+    to_expr_hook = getattr(value, "_as_expr", None)
+    if to_expr_hook is not None:
+        return to_expr_hook()
+    if isinstance(value, np.generic):
+        from .types import from_dtype
+        return Const(from_dtype(value.dtype), value.item())
+    if isinstance(value, _LITERALS):
+        return const(value)
+    raise errors.type_mismatch(f"use {type(value).__name__} value {value!r} in an expression",
+                               "only halogrid expressions and numbers are allowed",
+                               "Wrap arrays in hg.Buffer and index them")
+
+
+def cast(to: Type, value) -> Expr:
+    if _is_literal(value):  # build directly: f64(0.1) keeps double precision
+        return Const(to, int(np.trunc(value)) if to.is_int and isinstance(value, float) else value)
+    e = to_expr(value)
+    if e.type == to:
+        return e
+    if isinstance(e, Const):
+        if to.is_int and e.type.is_float:
+            return Const(to, int(np.trunc(e.value)))
+        return Const(to, e.value)
+    return Cast(to, e)
+
+
+def _is_literal(value) -> bool:
+    return isinstance(value, _LITERALS) and not isinstance(value, Expr)
+
+
+def promote(a, b) -> tuple[Expr, Expr]:
+    """Both operands as Exprs of their common type."""
+    ea, eb = to_expr(a), to_expr(b)
+    common = match_types(ea.type, eb.type, _is_literal(a), _is_literal(b))
+    return cast(common, a), cast(common, b)
+
+
+def binary(op: str, a, b) -> Expr:
+    ea, eb = promote(a, b)
+    if op in ("&&", "||"):
+        ea, eb = _as_bool(ea, op), _as_bool(eb, op)
+    return Binary(op, ea, eb)
+
+
+def _as_bool(e: Expr, op: str) -> Expr:
+    if not e.type.is_bool:
+        raise errors.type_mismatch(f"apply '{op}' to {e}", f"it has type {e.type}, not Bool",
+                                   "Compare it first, e.g. (e != 0)")
+    return e
+
+
+def _div(a, b) -> Expr:
+    return binary("/", a, b)
+
+
+def _floordiv(a, b) -> Expr:
+    q = binary("/", a, b)
+    return floor(q) if q.type.is_float else q
+
+
+def _mod(a, b) -> Expr:
+    ea, eb = promote(a, b)
+    if ea.type.is_float:
+        return ea - eb * floor(ea / eb)
+    return Binary("%", ea, eb)
+
+
+def _pow(a, b) -> Expr:
+    if isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 4:
+        base = to_expr(a)
+        result = base
+        for _ in range(b - 1):
+            result = result * base
+        return result
+    return pow(a, b)
+
+
+def _neg(a) -> Expr:
+    e = to_expr(a)
+    return binary("-", Const(e.type, 0), e)
+
+
+def _invert(a) -> Expr:
+    return Not(_as_bool(to_expr(a), "~"))
+
+
+def _install_operators() -> None:
+    table = {
+        "__add__": lambda a, b: binary("+", a, b), "__radd__": lambda a, b: binary("+", b, a),
+        "__sub__": lambda a, b: binary("-", a, b), "__rsub__": lambda a, b: binary("-", b, a),
+        "__mul__": lambda a, b: binary("*", a, b), "__rmul__": lambda a, b: binary("*", b, a),
+        "__truediv__": _div, "__rtruediv__": lambda a, b: _div(b, a),
+        "__floordiv__": _floordiv, "__rfloordiv__": lambda a, b: _floordiv(b, a),
+        "__mod__": _mod, "__rmod__": lambda a, b: _mod(b, a),
+        "__pow__": _pow, "__rpow__": lambda a, b: pow(b, a),
+        "__neg__": _neg, "__pos__": lambda a: a, "__invert__": _invert,
+        "__lt__": lambda a, b: binary("<", a, b), "__le__": lambda a, b: binary("<=", a, b),
+        "__gt__": lambda a, b: binary("<", b, a), "__ge__": lambda a, b: binary("<=", b, a),
+        "__eq__": lambda a, b: binary("==", a, b), "__ne__": lambda a, b: binary("!=", a, b),
+        "__and__": lambda a, b: binary("&&", a, b), "__rand__": lambda a, b: binary("&&", b, a),
+        "__or__": lambda a, b: binary("||", a, b), "__ror__": lambda a, b: binary("||", b, a),
+    }
+    for name, fn in table.items():
+        setattr(Expr, name, fn)
+    Expr.__hash__ = object.__hash__
+
+
+_install_operators()
+
+
+# ---- public functions ----------------------------------------------------------
+
+def select(*args) -> Expr:
+    """select(c, a, b) or n-ary select(c1, a, c2, b, ..., default)."""
+    if len(args) < 3 or len(args) % 2 == 0:
+        raise errors.type_mismatch("build select", f"it takes an odd number >= 3 of arguments, "
+                                   f"got {len(args)}", "Use select(cond, a, b)")
+    result = args[-1]
+    for i in range(len(args) - 3, -1, -2):
+        cond = _as_bool(to_expr(args[i]), "select")
+        t, f = promote(args[i + 1], result)
+        result = Select(cond, t, f)
+    return to_expr(result)
+
+
+def min(a, b, *rest) -> Expr:  # noqa: A001 - Halide's name
+    result = binary("min", a, b)
+    for r in rest:
+        result = binary("min", result, r)
+    return result
+
+
+def max(a, b, *rest) -> Expr:  # noqa: A001
+    result = binary("max", a, b)
+    for r in rest:
+        result = binary("max", result, r)
+    return result
+
+
+def clamp(e, lo, hi) -> Expr:
+    """min(max(e, lo), hi), with lo/hi taking e's type."""
+    ee = to_expr(e)
+    return Binary("min", Binary("max", ee, cast(ee.type, lo)), cast(ee.type, hi))
+
+
+def lerp(a, b, w) -> Expr:
+    ea, eb = promote(a, b)
+    return ea + (eb - ea) * w
+
+
+def _float_args(args) -> list[Expr]:
+    exprs = [to_expr(a) for a in args]
+    if len(exprs) == 2:
+        exprs = list(promote(args[0], args[1]))
+    return [e if e.type.is_float else cast(Float(32), e) for e in exprs]
+
+
+def call_intrinsic(name: str, *args) -> Expr:
+    row = intrinsics.lookup(name)
+    exprs = _float_args(args) if row.float_only else [to_expr(a) for a in args]
+    return Intrinsic(name, tuple(exprs), exprs[0].type)
+
+
+def _make_intrinsic(name):
+    def fn(*args):
+        return call_intrinsic(name, *args)
+    fn.__name__ = name
+    fn.__doc__ = f"hg.{name}: elementwise {name} (Float arguments; ints become Float(32))."
+    return fn
+
+
+exp, log, sqrt = _make_intrinsic("exp"), _make_intrinsic("log"), _make_intrinsic("sqrt")
+sin, cos, tan = _make_intrinsic("sin"), _make_intrinsic("cos"), _make_intrinsic("tan")
+tanh, atan2, pow = _make_intrinsic("tanh"), _make_intrinsic("atan2"), _make_intrinsic("pow")
+floor, ceil, round = _make_intrinsic("floor"), _make_intrinsic("ceil"), _make_intrinsic("round")
+abs = _make_intrinsic("abs")  # noqa: A001
+
+
+def f32(e) -> Expr:
+    return cast(Float(32), e)
+
+
+def f64(e) -> Expr:
+    return cast(Float(64), e)
+
+
+def i32(e) -> Expr:
+    from .types import Int
+    return cast(Int(32), e)
+
+
+def logical_not(e) -> Expr:
+    return _invert(e)
+
+
+__all__ = ["to_expr", "cast", "select", "min", "max", "clamp", "lerp", "exp", "log", "sqrt",
+           "sin", "cos", "tan", "tanh", "atan2", "pow", "floor", "ceil", "round", "abs",
+           "f32", "f64", "i32", "BOOL", "Not"]

@@ -1,0 +1,1 @@
+"""How to compute, never what: per-Func schedules and the defaults."""
