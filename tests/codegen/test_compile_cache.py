@@ -1,0 +1,98 @@
+"""The content-hashed compile cache: a second process with the same HALOGRID_CACHE_DIR
+loads the compiled module instead of compiling; a corrupt cache file is recompiled; a
+different pipeline never gets another pipeline's code. HALOGRID_DEBUG=1 logs
+'cache miss' / 'cache hit'."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import halogrid as hg
+
+REPO = Path(__file__).resolve().parents[2]
+
+SCRIPT = """
+import numpy as np
+import halogrid as hg
+y, x = hg.Var("y"), hg.Var("x")
+inp = hg.ImageParam(hg.Float(32), 2, "inp")
+edge = hg.BoundaryConditions.repeat_edge(inp)
+f = hg.Func("cached_stage")
+f[y, x] = edge[y, x - 1] * 2.0 + edge[y, x + 1]
+fn = hg.Pipeline([f]).compile(target="cpu")
+out = fn(inp=np.arange(6, dtype=np.float32).reshape(2, 3))
+print("RESULT", out.ravel().tolist())
+"""
+EXPECTED = "RESULT [1.0, 2.0, 4.0, 10.0, 11.0, 13.0]"  # checked against NumPy below
+
+MISS = re.compile(r"cache miss", re.IGNORECASE)
+HIT = re.compile(r"cache hit", re.IGNORECASE)
+
+
+def _run(cache_dir):
+    env = dict(os.environ, HALOGRID_CACHE_DIR=str(cache_dir), HALOGRID_DEBUG="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=str(REPO),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, proc.stderr
+
+
+def test_expected_result_of_the_cached_script():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    p = np.pad(a, ((0, 0), (1, 1)), mode="edge")
+    want = p[:, :-2] * 2 + p[:, 2:]
+    assert EXPECTED == "RESULT " + str(want.ravel().tolist())
+
+
+def test_second_process_loads_from_cache_and_corrupt_files_are_recompiled(tmp_path):
+    cache = tmp_path / "cache"
+    out1, err1 = _run(cache)
+    assert EXPECTED in out1
+    assert MISS.search(err1), f"first run should log a cache miss:\n{err1}"
+    assert any(p.is_file() for p in cache.rglob("*")), "nothing was written to the cache"
+
+    out2, err2 = _run(cache)
+    assert EXPECTED in out2
+    assert not MISS.search(err2), f"second run recompiled:\n{err2}"
+    assert HIT.search(err2), f"second run should log a cache hit:\n{err2}"
+
+    for path in cache.rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"\x00garbage, not a module\x00")
+    out3, err3 = _run(cache)
+    assert EXPECTED in out3, err3
+    assert MISS.search(err3), f"a corrupt cache file should be recompiled:\n{err3}"
+
+
+def _scale_pipeline(constant, name="scale"):
+    y, x = hg.Var("y"), hg.Var("x")
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    f = hg.Func(name)
+    f[y, x] = inp[y, x] * constant + 0.5
+    return hg.Pipeline([f])
+
+
+def test_same_pipeline_built_twice_hits_the_cache_in_process(monkeypatch, capfd, rng):
+    monkeypatch.setenv("HALOGRID_DEBUG", "1")
+    a = rng.random((3, 4), dtype=np.float32)
+    capfd.readouterr()
+    first = _scale_pipeline(1.25).compile(target="cpu")
+    capfd.readouterr()
+    second = _scale_pipeline(1.25).compile(target="cpu")   # new objects, same content
+    log = capfd.readouterr().err
+    assert not MISS.search(log) and HIT.search(log), log
+    np.testing.assert_allclose(second(inp=a), first(inp=a), rtol=0)
+    np.testing.assert_allclose(second(inp=a), a * 1.25 + 0.5, rtol=1e-6)
+
+
+def test_pipelines_differing_in_one_constant_get_their_own_code(rng):
+    a = rng.random((3, 4), dtype=np.float32)
+    three = _scale_pipeline(3.0).compile(target="cpu")
+    four = _scale_pipeline(4.0).compile(target="cpu")
+    np.testing.assert_allclose(three(inp=a), a * 3 + 0.5, rtol=1e-6)
+    np.testing.assert_allclose(four(inp=a), a * 4 + 0.5, rtol=1e-6)
