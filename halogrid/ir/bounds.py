@@ -45,6 +45,17 @@ class Stage:
         return self.args + self.values + tuple(self.predicates) + rdom_exprs
 
 
+def stages_of(func, expand=lambda e: e) -> list[Stage]:
+    """Every definition of func as a Stage, with `expand` applied to its expressions."""
+    stages = []
+    for index, d in enumerate(func.definitions):
+        rvars = [RVar(r, k) for r in d.rdoms for k in range(r.dimensions())]
+        stages.append(Stage(func, index, tuple(expand(a) for a in d.args),
+                            tuple(expand(v) for v in d.values), rvars,
+                            [expand(p) for p in d.predicate()]))
+    return stages
+
+
 @dataclass
 class Region:
     """Symbolic bounds Vars of one stored Func (one entry per dimension)."""

@@ -6,8 +6,8 @@ Guarantees: the returned Stages call only stored Funcs and inputs.
 
 from __future__ import annotations
 
-from ...ir.bounds import Stage
-from ...ir.expr import Call, Expr, RVar
+from ...ir.bounds import Stage, stages_of
+from ...ir.expr import Call, Expr
 from ...ir.visit import mutate_with, substitute
 
 
@@ -30,13 +30,5 @@ def inline(funcs: list, stored: set[int]) -> dict[int, list[Stage]]:
     for f in funcs:
         if id(f) not in stored:
             continue
-        stages[id(f)] = [_stage(f, i, expand) for i in range(len(f.definitions))]
+        stages[id(f)] = stages_of(f, expand)
     return stages
-
-
-def _stage(func, index: int, expand) -> Stage:
-    d = func.definitions[index]
-    rvars = [RVar(r, k) for r in d.rdoms for k in range(r.dimensions())]
-    return Stage(func, index, tuple(expand(a) for a in d.args),
-                 tuple(expand(v) for v in d.values), rvars,
-                 [expand(p) for p in d.predicate()])
