@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import ops
-from ..ir.expr import Const, Expr, RVar, Var
+from ..ir.expr import Const, Expr, Var
+from ..ir.types import INT32
 from ..ir.func import RDom
 from ..ir.simplify import simplify
 from ..ir.solve import invert
@@ -90,29 +91,23 @@ def gather(call_args: tuple, adjoint: Expr, domain: LoopDomain, name: str) -> Co
     if inv is None:
         return None
     conds = list(inv.predicates)
+    clamped = {}
     for v, solution in inv.solutions.items():
         lo, hi = domain.range_of(v)
         conds += [lo <= solution, solution <= hi]
+        clamped[v] = ops.clamp(solution, lo, hi)  # keeps reads in range; the select zeroes
     leftovers = [v for v in loop_vars if v not in inv.solutions]
     ranges = [domain.range_of(v) for v in leftovers]
-    ranges += [(Const(lo_type(), 0), Const(lo_type(), c - 1)) for _, c in inv.multiplicity]
-    value = _guarded(adjoint, conds + list(domain.predicates))
-    value = substitute(value, inv.solutions)
+    ranges += [(Const(INT32, 0), Const(INT32, c - 1)) for _, c in inv.multiplicity]
+    cond = _and_all([substitute(c, inv.solutions) for c in conds + list(domain.predicates)])
+    body = substitute(adjoint, clamped)
+    value = body if cond is None else ops.select(cond, body, ops.cast(body.type, 0))
     if not ranges:
-        return Contribution(targets, simplify_value(value), None)
+        return Contribution(targets, simplify(value), None)
     rdom = _fresh_rdom(ranges, name)
     extra = leftovers + [k for k, _ in inv.multiplicity]
     value = substitute(value, {v: rdom[i] for i, v in enumerate(extra)})
-    return Contribution(targets, simplify_value(value), rdom)
-
-
-def lo_type():
-    from ..ir.types import INT32
-    return INT32
-
-
-def simplify_value(e: Expr) -> Expr:
-    return simplify(e)
+    return Contribution(targets, simplify(value), rdom)
 
 
 def contribution(call_args: tuple, adjoint: Expr, domain: LoopDomain, name: str) -> Contribution:
@@ -120,5 +115,3 @@ def contribution(call_args: tuple, adjoint: Expr, domain: LoopDomain, name: str)
     found = gather(call_args, adjoint, domain, name) if call_args else None
     return found if found is not None else scatter(call_args, adjoint, domain, name)
 
-
-__all__ = ["Contribution", "LoopDomain", "contribution", "producer_vars", "RVar"]

@@ -180,6 +180,8 @@ class _ReverseWalk:
         leaves = leaf_adjoints(d.values[0], Call(d_k, d.args, 0))
         self_reads = [(leaf, a) for leaf, a in leaves if isinstance(leaf, Call) and leaf.callee is f]
         accumulates = _is_accumulation(d.args, self_reads, d_k)
+        if not accumulates and _reduces_over_rdom(d, self_reads):
+            return self._reduction(f, k, d_k, domain)
         source = d_k
         if not accumulates and any(not _same(leaf.args, d.args) for leaf, _ in self_reads):
             source = self._reverse_scan(f, k, d_k, self_reads, domain)
@@ -196,6 +198,38 @@ class _ReverseWalk:
         if accumulates:
             return d_k
         return self._previous(f, k, source, self_reads, domain)
+
+    def _reduction(self, f: Func, k: int, d_k: Func, domain) -> Func | None:
+        """f[L] = max/min(f[L], e) or f[L] * e over RVars missing from L: the final value
+        tells which terms mattered (max/min: the terms equal to it; product: final / e)."""
+        d = f.definitions[k]
+        value, lhs = d.values[0], d.args
+        op, own, other = _reduction_shape(value, f, lhs)
+        final = self._value_after(f, k, lhs)
+        if op in ("min", "max"):
+            factor = ops.select(other == final, ops.cast(f.type(), 1), ops.cast(f.type(), 0))
+        else:
+            factor = final / other
+        for leaf, adjoint in leaf_adjoints(other, Call(d_k, lhs, 0)):
+            adjoint = self._stage_values(f, k, lhs, adjoint) * factor
+            self._send(leaf if isinstance(leaf, Param) else leaf.callee,
+                       () if isinstance(leaf, Param) else leaf.args, adjoint, domain)
+        if k == 0:
+            return None
+        targets = producer_vars(f.dimensions())
+        before = Call(self._prefix(f, k - 1), targets, 0)
+        after = self._value_after(f, k, targets)
+        prev = Func(f"d_{f.name}_stage{k - 1}", _kind="adjoint")
+        if op in ("min", "max"):
+            prev[targets] = ops.select(before == after, Call(d_k, targets, 0), ops.cast(f.type(), 0))
+        else:
+            prev[targets] = Call(d_k, targets, 0) * after / before
+        prev.compute_root()
+        return prev
+
+    def _value_after(self, f: Func, k: int, args) -> Expr:
+        target = f if k == len(f.definitions) - 1 else self._prefix(f, k)
+        return Call(target, tuple(args), 0)
 
     def _stage_values(self, f: Func, k: int, lhs, e: Expr) -> Expr:
         """e with reads of f replaced by f as stage k saw it: before the update at the
@@ -307,6 +341,28 @@ def _is_accumulation(lhs, self_reads, d_k: Func) -> bool:
         return False
     leaf, adjoint = self_reads[0]
     return _same(leaf.args, lhs) and simplify(adjoint) is Call(d_k, lhs, 0)
+
+
+def _reduces_over_rdom(d, self_reads) -> bool:
+    """A same-point self-read in an update iterating RVars that L does not mention."""
+    from ..ir.visit import collect
+    lhs_rvars = set(collect(d.args, RVar))
+    loops = [RVar(r, i) for r in d.rdoms for i in range(r.dimensions())]
+    return any(_same(leaf.args, d.args) for leaf, _ in self_reads) and any(
+        rv not in lhs_rvars for rv in loops)
+
+
+def _reduction_shape(value: Expr, f: Func, lhs):
+    """(op, self read, other operand) of max/min/product reductions, else an error."""
+    from ..ir.expr import Binary
+    if isinstance(value, Binary) and value.op in ("min", "max", "*"):
+        for own, other in ((value.a, value.b), (value.b, value.a)):
+            if isinstance(own, Call) and own.callee is f and _same(own.args, lhs):
+                return value.op, own, other
+    raise errors.not_differentiable(
+        f"the update of Func '{f.name}'", "it combines f with itself over an RDom in a way "
+        "other than +, -, *, min or max", "Rewrite it as one of those reductions or as a scan "
+        "f[r] = g(f[r-1], ...)")
 
 
 def _partial_wrt(value: Expr, leaf: Call) -> Expr:

@@ -120,6 +120,3 @@ class Param(Expr):
 
     def value(self):
         return self._value
-
-    def type(self) -> Type:
-        return self.ptype

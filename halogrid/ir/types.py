@@ -20,6 +20,10 @@ class Type:
     code: str
     bits: int
 
+    def __call__(self) -> "Type":
+        """Halide spells it `p.type()`; expression nodes hold it as `e.type`: both work."""
+        return self
+
     def __repr__(self) -> str:
         return {"int": "hg.Int({})", "uint": "hg.UInt({})", "float": "hg.Float({})"}.get(
             self.code, "hg.Bool()").format(self.bits)
