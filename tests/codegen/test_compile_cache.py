@@ -31,6 +31,8 @@ EXPECTED = "RESULT [1.0, 2.0, 4.0, 10.0, 11.0, 13.0]"  # checked against NumPy b
 
 MISS = re.compile(r"cache miss", re.IGNORECASE)
 HIT = re.compile(r"cache hit", re.IGNORECASE)
+REBUILT = re.compile(r"cache miss|unreadable|corrupt|rebuil", re.IGNORECASE)
+PASS_TRACE = re.compile(r"\bafter \w+")   # HALOGRID_DEBUG=3: the IR after each lowering pass
 
 
 def _run(cache_dir):
@@ -66,7 +68,7 @@ def test_second_process_loads_from_cache_and_corrupt_files_are_recompiled(tmp_pa
             path.write_bytes(b"\x00garbage, not a module\x00")
     out3, err3 = _run(cache)
     assert EXPECTED in out3, err3
-    assert MISS.search(err3), f"a corrupt cache file should be recompiled:\n{err3}"
+    assert REBUILT.search(err3), f"a corrupt cache file should be recompiled:\n{err3}"
 
 
 def _scale_pipeline(constant, name="scale"):
@@ -77,15 +79,17 @@ def _scale_pipeline(constant, name="scale"):
     return hg.Pipeline([f])
 
 
-def test_same_pipeline_built_twice_hits_the_cache_in_process(monkeypatch, capfd, rng):
-    monkeypatch.setenv("HALOGRID_DEBUG", "1")
+def test_same_pipeline_built_twice_skips_lowering_in_process(monkeypatch, capfd, rng):
+    """A warm start does no compiler work: at HALOGRID_DEBUG=3 every lowering pass
+    traces its output, so a second compile of equal content must trace none."""
+    monkeypatch.setenv("HALOGRID_DEBUG", "3")
     a = rng.random((3, 4), dtype=np.float32)
     capfd.readouterr()
     first = _scale_pipeline(1.25).compile(target="cpu")
     capfd.readouterr()
     second = _scale_pipeline(1.25).compile(target="cpu")   # new objects, same content
     log = capfd.readouterr().err
-    assert not MISS.search(log) and HIT.search(log), log
+    assert not MISS.search(log) and not PASS_TRACE.search(log), log
     np.testing.assert_allclose(second(inp=a), first(inp=a), rtol=0)
     np.testing.assert_allclose(second(inp=a), a * 1.25 + 0.5, rtol=1e-6)
 
