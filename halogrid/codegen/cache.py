@@ -22,7 +22,7 @@ from ..ir.expr import Expr
 from ..ir.graph import Graph
 
 _MEMORY: dict[str, tuple] = {}
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 
 
 class _Serializer:
@@ -68,10 +68,10 @@ def pipeline_key(graph: Graph, target: str, extra: str = "") -> str:
     for p in graph.params:
         parts.append(f"param {ser.obj(p)} {json.dumps(str(p.name))} {p.type()!r}")
     for f in graph.funcs:
-        sched = f.func_schedule.fingerprint() if f.func_schedule is not None else None
+        sched = f.func_schedule.fingerprint(ser.obj) if f.func_schedule is not None else None
         parts.append(f"func {ser.obj(f)} {json.dumps(str(f.name))} {f.kind} {sched!r}")
         for d in f.definitions:
-            stage_sched = d.schedule.fingerprint() if d.schedule is not None else None
+            stage_sched = d.schedule.fingerprint(ser.obj) if d.schedule is not None else None
             parts.append(" def " + ser.value(d.args) + " = " + ser.value(d.values)
                          + " rdoms " + " ".join(ser.value(r) for r in d.rdoms)
                          + f" sched {stage_sched!r}")
@@ -95,6 +95,7 @@ def lookup(key: str):
     try:
         with open(meta_path) as fh:
             meta = json.load(fh)
+        _drop_unreadable_numba_cache(key)
         module = _import(key, py_path)
     except Exception as err:  # a corrupt entry is rebuilt, never fatal
         config.trace(1, f"cache entry {key} unreadable ({err}); rebuilding")
@@ -113,9 +114,28 @@ def store(key: str, source: str, meta: dict):
     os.makedirs(os.path.dirname(py_path), exist_ok=True)
     _atomic_write(meta_path, json.dumps(meta))
     _atomic_write(py_path, source)
+    _drop_unreadable_numba_cache(key)
     module = _import(key, py_path)
     _MEMORY[key] = (module, meta)
     return _MEMORY[key]
+
+
+def _drop_unreadable_numba_cache(key: str) -> None:
+    """Delete Numba's cache files of this module if any index fails to unpickle, so Numba
+    recompiles instead of crashing on load."""
+    import glob
+    import pickle
+    folder = os.path.join(config.cache_dir(), "__pycache__")
+    files = glob.glob(os.path.join(folder, f"hg_{key}.*"))
+    for index in (f for f in files if f.endswith(".nbi")):
+        try:
+            with open(index, "rb") as fh:
+                pickle.load(fh)
+        except Exception:  # any unreadable index: drop the whole entry
+            config.trace(1, f"cache entry {key}: corrupt Numba cache; rebuilding")
+            for path in files:
+                os.remove(path)
+            return
 
 
 def _atomic_write(path: str, text: str) -> None:

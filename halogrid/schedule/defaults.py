@@ -4,7 +4,7 @@ outputs and inputs are computed at root. Explicit directives win.
 
 from __future__ import annotations
 
-from .directives import schedule_of
+from .state import func_schedule as schedule_of
 
 
 def is_stored(func, outputs) -> bool:
@@ -13,5 +13,5 @@ def is_stored(func, outputs) -> bool:
         return True
     choice = schedule_of(func).compute
     if choice is not None:
-        return choice == "root"
+        return choice in ("root", "at")
     return len(func.definitions) > 1

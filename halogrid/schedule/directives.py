@@ -1,33 +1,287 @@
-"""Per-Func schedule state, validated when a directive is set.
+"""The schedule directives of API.md, validated when set.
 
-Invariant: a FuncSchedule only records choices; it never changes what a Func
-computes. `compute` is None (the default decides), 'root' or 'inline'.
+Func-level choices (compute_root/inline/at, store_root/at) live in a FuncSchedule;
+loop directives (split, fuse, tile, reorder, parallel, vectorize, unroll, rfactor,
+atomic) apply to one definition: a Func's pure definition, or `f.update(i)`, a Stage.
+Every directive returns its receiver so calls chain. A directive that would change
+the result (a race, reordering a non-associative reduction) or names an unknown
+loop raises a ScheduleError here; what needs the consumer's final schedule
+(compute_at's loop) is checked at compile time, in codegen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .. import errors
+from . import legality
+from .state import FuncSchedule, func_schedule, stage_schedule
+
+__all__ = ["FuncSchedule", "Stage", "install", "schedule_of"]
+
+schedule_of = func_schedule
 
 
-@dataclass
-class FuncSchedule:
-    compute: str | None = None
+def _name(v) -> str:
+    if isinstance(v, str):
+        return v
+    name = getattr(v, "name", None)
+    if isinstance(name, str) and not hasattr(v, "bounds"):
+        return str(name)
+    if hasattr(v, "dimensions") and hasattr(v, "bounds") and v.dimensions() == 1:
+        return v[0].name
+    raise errors.ScheduleError(f"Can't use {v!r} as a loop variable: pass an hg.Var, an "
+                               "RVar (r.x) or a name.")
 
-    def fingerprint(self) -> tuple:
-        return (self.compute,)
+
+def _label(index: int) -> str:
+    return "the pure definition" if index == 0 else f"update {index - 1}"
 
 
-def schedule_of(func) -> FuncSchedule:
-    if func.func_schedule is None:
-        func.func_schedule = FuncSchedule()
-    return func.func_schedule
+class _Target:
+    """One definition of one Func, with the helpers every directive needs."""
 
+    def __init__(self, func, index: int, directive: str):
+        self.func, self.index, self.directive = func, index, directive
+        self.s = stage_schedule(func, index)
+        self.definition = func.definitions[index]
+
+    def fail(self, why: str, fix: str):
+        raise errors.schedule_error(self.func.name, self.directive, why, fix)
+
+    def known(self, v) -> str:
+        name = _name(v)
+        if name not in self.s.dims:
+            self.fail(f"{_label(self.index)} has no loop variable '{name}' (its loops, "
+                      f"outermost first: {', '.join(self.s.dims)})", "Use one of those names")
+        return name
+
+    def fresh(self, v, reusable=()) -> str:
+        name = _name(v)
+        if name in self.s.dims and name not in reusable:
+            self.fail(f"'{name}' already names a loop of {_label(self.index)}",
+                      "Pick a new name for the new loop")
+        return name
+
+    def associative(self) -> bool:
+        return self.index > 0 and legality.associative_op(self.func, self.definition) is not None
+
+    def race(self, name: str) -> str | None:
+        if self.index == 0 or name == self.s.rfactor_name():
+            return None
+        return legality.race_reason(self.func, self.definition, self.s.origin[name])
+
+
+def _text(name: str, *args) -> str:
+    return f"{name}({', '.join(_safe_name(a) if not isinstance(a, int) else str(a) for a in args)})"
+
+
+# ---- loop directives (one definition) ------------------------------------------
+
+def _split(t: _Target, x, xo, xi, factor) -> None:
+    x = t.known(x)
+    xo, xi = t.fresh(xo, (x,)), t.fresh(xi)
+    if xo == xi:
+        t.fail("the outer and inner loops need different names", "Rename one of them")
+    if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1:
+        t.fail(f"the factor {factor!r} is not a positive integer", "Pass an int >= 1")
+    if t.s.is_reduction_loop(x) and t.index > 0 and not t.associative():
+        t.fail(f"'{x}' is a reduction variable of {_label(t.index)}, which is not associative "
+               "(not f[..] = f[..] + - * min max e), so its order must stay as written",
+               "Split a pure variable instead")
+    s = t.s
+    pos = s.dims.index(x)
+    s.dims[pos:pos + 1] = [xo, xi]
+    origin = s.origin.pop(x)
+    s.origin[xo] = s.origin[xi] = origin
+    s.kinds.pop(x, None)
+    extent = s.const_extent.pop(x, None)
+    s.const_extent[xi] = factor
+    if extent is not None:
+        s.const_extent[xo] = -(-extent // factor)
+    s.splits.append(("split", x, xo, xi, int(factor)))
+
+
+def _fuse(t: _Target, inner, outer, fused) -> None:
+    inner, outer = t.known(inner), t.known(outer)
+    fused = t.fresh(fused, (inner, outer))
+    s = t.s
+    if s.dims.index(outer) + 1 != s.dims.index(inner):
+        t.fail(f"'{outer}' is not the loop immediately outside '{inner}'",
+               f"Reorder first so that '{outer}' directly encloses '{inner}'")
+    pos = s.dims.index(outer)
+    s.dims[pos:pos + 2] = [fused]
+    s.origin[fused] = s.origin.pop(inner) | s.origin.pop(outer)
+    a, b = s.const_extent.pop(inner, None), s.const_extent.pop(outer, None)
+    if a is not None and b is not None:
+        s.const_extent[fused] = a * b
+    s.kinds.pop(inner, None)
+    s.kinds.pop(outer, None)
+    s.splits.append(("fuse", inner, outer, fused))
+
+
+def _reorder(t: _Target, *vars_innermost_first) -> None:
+    names = [t.known(v) for v in vars_innermost_first]
+    if len(set(names)) != len(names):
+        t.fail("a loop is listed twice", "List each loop once")
+    s = t.s
+    slots = sorted(s.dims.index(n) for n in names)
+    new = list(s.dims)
+    for slot, name in zip(slots, reversed(names)):
+        new[slot] = name
+    _check_interchange(t, s.dims, new)
+    s.dims[:] = new
+
+
+def _check_interchange(t: _Target, old: list, new: list) -> None:
+    if t.index == 0 or t.associative():
+        return
+    for i, a in enumerate(old):
+        for b in old[i + 1:]:
+            if new.index(a) > new.index(b) and t.race(a) and t.race(b):
+                t.fail(f"loops '{a}' and '{b}' both carry dependencies of {_label(t.index)}, "
+                       "which is not associative, so their order must stay as written",
+                       "Reorder only loops whose iterations are independent")
+
+
+def _parallel(t: _Target, v, task_size=None) -> None:
+    v = t.known(v)
+    if task_size is not None:
+        _split(t, v, v, f"{v}_task", task_size)
+    reason = t.race(v)
+    if reason and not t.s.atomic and not t.associative():
+        t.fail(f"{reason}, so parallel iterations of {_label(t.index)} would race",
+               "Parallelise a pure variable, or make the update an associative reduction "
+               "(+= and friends) and use rfactor(...) or atomic()")
+    t.s.kinds[v] = "parallel"
+
+
+def _vector_like(t: _Target, v, n, kind: str, suffix: str) -> None:
+    v = t.known(v)
+    if n is not None:
+        _split(t, v, v, f"{v}_{suffix}", n)
+        inner, outer = f"{v}_{suffix}", v
+    else:
+        if v not in t.s.const_extent:
+            t.fail(f"loop '{v}' has no constant extent", f"Give a factor: {kind}({v}, 8), "
+                   "or split it first")
+        inner, outer = v, _split_outer(t.s, v)
+    t.s.kinds[inner] = kind
+    if kind == "vectorized":
+        t.s.partition.add(outer)
+
+
+def _split_outer(s, inner: str) -> str:
+    for rec in reversed(s.splits):
+        if rec[0] == "split" and rec[3] == inner and rec[2] in s.dims:
+            return rec[2]
+    return inner
+
+
+def _rfactor(t: _Target, *pairs) -> None:
+    if len(pairs) == 1 and isinstance(pairs[0], (list, tuple)):
+        pairs = tuple(pairs[0])
+    if len(pairs) == 1 and isinstance(pairs[0], (list, tuple)):
+        pairs = tuple(pairs[0])
+    if len(pairs) != 2:
+        t.fail("it takes one (reduction variable, new Var) pair", "Call rfactor(r.y, v)")
+    if t.index == 0 or not t.associative():
+        t.fail(f"{_label(t.index)} is not an associative update (f[..] = f[..] op e, op one "
+               "of + - * min max)", "Use rfactor only on such reductions")
+    if t.s.rfactor is not None:
+        t.fail("it was already factored", "Call rfactor once per update")
+    r = t.known(pairs[0])
+    if not t.s.is_reduction_loop(r):
+        t.fail(f"'{r}' is not a reduction loop", "Pass an RVar of the update (or a split of one)")
+    u = t.fresh(pairs[1])
+    s = t.s
+    s.dims[s.dims.index(r)] = u
+    s.origin[u] = s.origin.pop(r)
+    if r in s.const_extent:
+        s.const_extent[u] = s.const_extent.pop(r)
+    if r in s.kinds:
+        s.kinds[u] = s.kinds.pop(r)
+    s.rfactor = (u, r)
+
+
+def _atomic(t: _Target) -> None:
+    found = legality.associative_op(t.func, t.definition) if t.index else None
+    if found is None or found[0] not in ("+", "-"):
+        t.fail(f"{_label(t.index)} is not an add/subtract update f[..] += e",
+               "Use atomic() on += updates, or rfactor(...) for other reductions")
+    vtype = t.definition.values[0].type
+    if vtype.is_bool:
+        t.fail("booleans have no atomic add", "Accumulate into an integer type")
+    t.s.atomic = True
+
+
+def _with_target(name: str, body, text=None):
+    def method(self, *args, **kwargs):
+        func, index = _receiver(self)
+        t = _Target(func, index, text(*args) if text else _text(name, *args))
+        body(t, *args, **kwargs)
+        return self
+    method.__name__ = name
+    method.__doc__ = body.__doc__
+    return method
+
+
+def _receiver(obj) -> tuple:
+    if isinstance(obj, Stage):
+        return obj.func, obj.index
+    if not obj.definitions:
+        raise errors.undefined_func(obj.name, obj.location)
+    return obj, 0
+
+
+def _tile(t: _Target, x, y, *rest) -> None:
+    if len(rest) == 4:
+        (xi, yi, fx, fy), xo, yo = rest, x, y
+    elif len(rest) == 6:
+        xo, yo, xi, yi, fx, fy = rest
+    else:
+        t.fail("it takes (x, y, xo, yo, xi, yi, fx, fy) or (x, y, xi, yi, fx, fy)",
+               "Pass one of those argument lists")
+    _split(t, x, xo, xi, fx)
+    _split(t, y, yo, yi, fy)
+    _reorder(t, xi, yi, xo, yo)
+
+
+_LOOP_DIRECTIVES = {
+    "split": _split, "fuse": _fuse, "tile": _tile, "reorder": _reorder,
+    "parallel": _parallel, "rfactor": _rfactor, "atomic": _atomic,
+    "vectorize": lambda t, v, n=None: _vector_like(t, v, n, "vectorized", "vi"),
+    "unroll": lambda t, v, n=None: _vector_like(t, v, n, "unrolled", "ui"),
+}
+
+
+class Stage:
+    """`f.update(i)`: the i-th update definition, with the loop directives of a Func."""
+
+    def __init__(self, func, index: int):
+        self.func, self.index = func, index
+
+    def __repr__(self) -> str:
+        return f"<hg.Stage {self.func.name}.update({self.index - 1})>"
+
+    def name(self) -> str:
+        return f"{self.func.name}.update({self.index - 1})"
+
+
+def update(func, i: int = 0) -> Stage:
+    """The Stage of update definition i (0-based), for scheduling it."""
+    n = len(func.definitions) - 1
+    if not isinstance(i, int) or not 0 <= i < max(n, 0):
+        raise errors.schedule_error(func.name, f"update({i})",
+                                    f"it has {max(n, 0)} update definition(s)",
+                                    "Use an index in range, or define the update first")
+    return Stage(func, i + 1)
+
+
+# ---- where a Func is computed and stored ------------------------------------------
 
 def compute_root(func):
     """Compute all of `func` before its consumers, into its own buffer."""
-    schedule_of(func).compute = "root"
+    s = schedule_of(func)
+    s.compute, s.compute_at = "root", None
     return func
 
 
@@ -36,12 +290,58 @@ def compute_inline(func):
     if len(func.definitions) > 1:
         raise errors.schedule_error(
             func.name, "compute_inline()", "it has update definitions, which need storage",
-            "Use compute_root() (or compute_at() once available)")
-    schedule_of(func).compute = "inline"
+            "Use compute_root() or compute_at()")
+    s = schedule_of(func)
+    s.compute, s.compute_at = "inline", None
     return func
 
 
+def _at(func, consumer, var, directive: str) -> tuple:
+    from ..ir.func import Func
+    if not isinstance(consumer, Func) or consumer is func:
+        raise errors.schedule_error(func.name, directive, "the first argument must be "
+                                    "another Func, the consumer", "Pass the Func that reads it")
+    return consumer, _name(var)
+
+
+def compute_at(func, consumer, var):
+    """Compute `func` inside `consumer`'s loop over `var`, per iteration, on the region it needs."""
+    directive = f"compute_at({getattr(consumer, 'name', consumer)}, {_safe_name(var)})"
+    s = schedule_of(func)
+    s.compute, s.compute_at = "at", _at(func, consumer, var, directive)
+    return func
+
+
+def store_at(func, consumer, var):
+    """Allocate `func`'s buffer inside `consumer`'s loop over `var` (compute_at goes inside)."""
+    directive = f"store_at({getattr(consumer, 'name', consumer)}, {_safe_name(var)})"
+    s = schedule_of(func)
+    s.store, s.store_at = "at", _at(func, consumer, var, directive)
+    return func
+
+
+def store_root(func):
+    """Allocate `func`'s buffer once, at the top, for all of its compute_at iterations."""
+    s = schedule_of(func)
+    s.store, s.store_at = "root", None
+    return func
+
+
+def _safe_name(v) -> str:
+    try:
+        return _name(v)
+    except errors.ScheduleError:
+        return repr(v)
+
+
 def install(func_class) -> None:
-    """Give Func the directive methods (kept here so ir/ knows nothing of schedules)."""
+    """Give Func (and Stage) the directive methods; ir/ knows nothing of schedules."""
+    for name, body in _LOOP_DIRECTIVES.items():
+        setattr(func_class, name, _with_target(name, body))
+        setattr(Stage, name, _with_target(name, body))
+    func_class.update = update
     func_class.compute_root = compute_root
     func_class.compute_inline = compute_inline
+    func_class.compute_at = compute_at
+    func_class.store_at = store_at
+    func_class.store_root = store_root
