@@ -52,7 +52,10 @@ class _Serializer:
         if isinstance(v, (int, float, str, bool)) or v is None or type(v).__name__ == "Type":
             return repr(v) if not isinstance(v, str) else json.dumps(v)
         if hasattr(v, "bounds") and hasattr(v, "predicates"):  # RDom
-            return self.obj(v) + self.value(tuple(e for b in v.bounds for e in b)) + \
+            if id(v) in self.ordinals:  # predicates refer to the RDom's own RVars
+                return self.obj(v)
+            ordinal = self.obj(v)
+            return ordinal + self.value(tuple(e for b in v.bounds for e in b)) + \
                 self.value(tuple(v.predicates))
         return self.obj(v)
 

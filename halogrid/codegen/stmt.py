@@ -8,7 +8,7 @@ storage's dimensionality. Statements are frozen dataclasses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import errors
 from ..ir.expr import Expr, Var
@@ -35,13 +35,18 @@ class Stmt:
 
 @dataclass(frozen=True)
 class For(Stmt):
-    """for var in [min, min + extent): body. kind: serial/parallel/vectorized/unrolled."""
+    """for var in [min, min + extent): body. kind: serial/parallel/vectorized/unrolled.
+
+    `partition`: peel the iterations where clamps and split tails are not identities
+    (passes/partition_loops.py), so the steady state has no min/max on this loop's var.
+    """
 
     var: Var
     min: Expr
     extent: Expr
     kind: str
     body: Stmt
+    partition: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,15 @@ class Let(Stmt):
 
 @dataclass(frozen=True)
 class Store(Stmt):
+    storage: str
+    index: tuple
+    value: Expr
+
+
+@dataclass(frozen=True)
+class AtomicAdd(Stmt):
+    """storage[index] += value, atomically (parallel scatter updates)."""
+
     storage: str
     index: tuple
     value: Expr
@@ -100,7 +114,7 @@ def exprs_of(s: Stmt) -> tuple[Expr, ...]:
             return (s.min, s.extent)
         case Let():
             return (s.value,)
-        case Store():
+        case Store() | AtomicAdd():
             return tuple(s.index) + (s.value,)
         case IfThenElse():
             return (s.cond,)
@@ -124,11 +138,11 @@ def map_exprs(s: Stmt, fn) -> Stmt:
     """Apply fn to every expression of every statement (structure unchanged)."""
     match s:
         case For():
-            return For(s.var, fn(s.min), fn(s.extent), s.kind, map_exprs(s.body, fn))
+            return replace(s, min=fn(s.min), extent=fn(s.extent), body=map_exprs(s.body, fn))
         case Let():
             return Let(s.var, fn(s.value))
-        case Store():
-            return Store(s.storage, tuple(fn(i) for i in s.index), fn(s.value))
+        case Store() | AtomicAdd():
+            return type(s)(s.storage, tuple(fn(i) for i in s.index), fn(s.value))
         case IfThenElse():
             return IfThenElse(fn(s.cond), map_exprs(s.then_case, fn),
                               map_exprs(s.else_case, fn) if s.else_case else None)
@@ -151,7 +165,7 @@ def check(s: Stmt, bound: set[str], storages: dict[str, int]) -> None:
             for load in collect((e,), Load):
                 if storages.get(load.storage) != len(load.index):
                     raise errors.InternalError(f"bad load of {load.storage} in\n{node}")
-        if isinstance(node, Store) and storages.get(node.storage) != len(node.index):
+        if isinstance(node, (Store, AtomicAdd)) and storages.get(node.storage) != len(node.index):
             raise errors.InternalError(f"bad store to {node.storage}")
         if isinstance(node, Allocate):
             storages[node.storage] = len(node.extents)
@@ -170,11 +184,15 @@ def stmt_text(s: Stmt, indent: int = 0) -> str:
     match s:
         case For():
             head = f"{pad}for {s.var.name} in [{s.min}, {s.min} + {s.extent}) ({s.kind}):"
+            if s.partition:
+                head = head[:-1] + " (partitioned):"
             return head + "\n" + stmt_text(s.body, indent + 1)
         case Let():
             return f"{pad}let {s.var.name} = {s.value}"
         case Store():
             return f"{pad}{s.storage}[{', '.join(str(i) for i in s.index)}] = {s.value}"
+        case AtomicAdd():
+            return f"{pad}atomic {s.storage}[{', '.join(str(i) for i in s.index)}] += {s.value}"
         case IfThenElse():
             text = f"{pad}if {s.cond}:\n" + stmt_text(s.then_case, indent + 1)
             if s.else_case:

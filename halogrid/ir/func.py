@@ -102,16 +102,18 @@ def _int32():
     return INT32
 
 
-def _install_rdom_operators() -> None:
-    """A 1-D RDom behaves as its only RVar in expressions, as in Halide."""
+def _install_expr_forwarding(cls) -> None:
+    """Operators on cls act on cls._as_expr(): a 1-D RDom behaves as its only RVar, as in
+    Halide; a reference to an undefined Func raises a clear error when used."""
     names = ["__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
              "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__",
-             "__rmod__", "__neg__", "__lt__", "__le__", "__gt__", "__ge__"]
+             "__rmod__", "__neg__", "__lt__", "__le__", "__gt__", "__ge__", "__pow__",
+             "__rpow__", "__and__", "__or__", "__invert__"]
     for name in names:
-        setattr(RDom, name, (lambda n: lambda self, *a: getattr(self._as_expr(), n)(*a))(name))
+        setattr(cls, name, (lambda n: lambda self, *a: getattr(self._as_expr(), n)(*a))(name))
 
 
-_install_rdom_operators()
+_install_expr_forwarding(RDom)
 
 
 # ---- Definitions ---------------------------------------------------------------
@@ -175,6 +177,7 @@ class PendingRef:
 
 
 _install_update_ops(PendingRef)
+_install_expr_forwarding(PendingRef)
 
 
 class TupleRef:
@@ -264,7 +267,7 @@ class Func:
         args = _normalise_args(key)
         if not self.definitions:
             if isinstance(value, UpdateValue):
-                self._define_pure(_fresh_vars(len(args)), _identity_values(value))
+                self._define_pure(_init_vars(args), _identity_values(value))
                 self._define_update(args, value)
                 return
             self._define_pure(args, value)
@@ -307,7 +310,7 @@ class Func:
                 f"Can't update Func '{self.name}' with {len(values)} value(s): it has "
                 f"{len(expected)}.")
         values = tuple(cast(t, v) for t, v in zip(expected, values))
-        _check_update_lhs(self.name, args)
+        _check_update_lhs(self.name, args, self.definitions[0].args)
         _check_free_vars(self.name, [a for a in args if isinstance(a, Var)], values + args)
         rvars = collect(args + values, RVar)
         rdoms = tuple({id(r.rdom): r.rdom for r in rvars}.values())
@@ -350,8 +353,9 @@ def _normalise_values(value) -> tuple[Expr, ...]:
     return (to_expr(value),)
 
 
-def _fresh_vars(n: int) -> tuple[Var, ...]:
-    return tuple(Var(f"_{i}") for i in range(n))
+def _init_vars(args) -> tuple[Var, ...]:
+    """Vars of an implicit pure definition: the update's own Vars where it has them."""
+    return tuple(a if isinstance(a, Var) else Var(f"_{i}") for i, a in enumerate(args))
 
 
 def _identity_values(update: UpdateValue) -> tuple[Expr, ...]:
@@ -361,11 +365,12 @@ def _identity_values(update: UpdateValue) -> tuple[Expr, ...]:
     return tuple(promote(to_expr(r), identity)[1] for r in rhs)
 
 
-def _check_update_lhs(name: str, args) -> None:
+def _check_update_lhs(name: str, args, pure_args) -> None:
     bare = [a for a in args if isinstance(a, Var)]
     for dim, arg in enumerate(args):
         if isinstance(arg, Var):
-            if sum(1 for b in bare if b is arg) > 1:
+            elsewhere = any(p is arg for d, p in enumerate(pure_args) if d != dim)
+            if elsewhere or len([b for b in bare if b is arg]) > 1:
                 raise errors.bad_update_lhs(name, dim, str(arg))
         elif any(v in bare for v in collect((arg,), Var)):
             raise errors.bad_update_lhs(name, dim, str(arg))

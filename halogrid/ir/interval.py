@@ -121,8 +121,10 @@ def _binary(e: Binary, scope) -> Interval:
 
 def _cast(e: Cast, scope) -> Interval:
     inner = bounds_of(e.value, scope)
-    if e.to.is_bool or (e.to.is_int and e.to.bits < e.value.type.bits) or (
-            e.to.is_int and e.value.type.is_int and e.to.code != e.value.type.code):
+    src = e.value.type
+    widening = e.to.is_int and src.is_int and e.to.bits > src.bits
+    if e.to.is_bool or (e.to.is_int and src.is_int and not widening) or (
+            e.to.is_int and e.to.bits < src.bits):
         return _type_range(e.to)  # may wrap: only the type's range is certain
     lo = None if inner.min is None else simplify(cast(e.to, inner.min))
     hi = None if inner.max is None else simplify(cast(e.to, inner.max))

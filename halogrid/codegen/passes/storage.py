@@ -7,10 +7,12 @@ Guarantees: no Call remains; Load/Store indices are 0-based within the buffer
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...ir.expr import Call, Expr
 from ...ir.simplify import simplify
 from ...ir.visit import mutate_with
-from ..stmt import Load, Store, Stmt, map_exprs
+from ..stmt import AtomicAdd, Block, For, IfThenElse, Load, Store, Stmt, map_exprs
 from .build_loops import storage_name
 
 
@@ -19,6 +21,7 @@ def input_storage_name(buffer) -> str:
 
 
 def flatten_storage(s: Stmt, funcs: list, regions: dict) -> Stmt:
+    """`regions`: id(func) -> the Region whose mins index its buffer (where it is stored)."""
     memo: dict = {}
     by_storage = {storage_name(f, i): regions[id(f)].min
                   for f in funcs for i in range(len(f.value_types()))}
@@ -37,14 +40,15 @@ def flatten_storage(s: Stmt, funcs: list, regions: dict) -> Stmt:
 
 
 def _offset_stores(s: Stmt, mins: dict) -> Stmt:
-    from ..stmt import Block, For, IfThenElse
+    """Store coordinates -> in-buffer indices; storages absent from `mins` (rfactor
+    intermediates) are built 0-based already."""
     match s:
-        case Store():
+        case Store() | AtomicAdd() if s.storage in mins:
             offsets = mins[s.storage]
-            return Store(s.storage, tuple(simplify(i - m) for i, m in zip(s.index, offsets)),
-                         s.value)
+            return type(s)(s.storage, tuple(simplify(i - m) for i, m in zip(s.index, offsets)),
+                           s.value)
         case For():
-            return For(s.var, s.min, s.extent, s.kind, _offset_stores(s.body, mins))
+            return replace(s, body=_offset_stores(s.body, mins))
         case IfThenElse():
             return IfThenElse(s.cond, _offset_stores(s.then_case, mins),
                               _offset_stores(s.else_case, mins) if s.else_case else None)

@@ -1,0 +1,124 @@
+"""Parallel reductions: rfactor, private accumulators and atomic scatter-adds.
+
+Requires: an update Stage of an associative reduction f[a] = f[a] op e whose
+schedule either rfactor()s a reduction loop or puts parallel() on a loop whose
+iterations write the same locations (legality.race_reason).
+Guarantees: `plan_reduction` picks how the update is lowered:
+  'plain'   no racing parallel loop: one Store, as written;
+  'atomic'  atomic() was asked for (or the accumulator is large and op is +/-):
+            the Store becomes AtomicAdd(f[a], e);
+  'rfactor' rfactor(r, u), or private accumulators: the racing loop is split into
+            hg.threads chunks and factored. An intermediate buffer with one extra
+            dimension (the factored loop) is set to op's identity, the update writes
+            intermediate[a, u] instead of f[a], and a merge nest folds the
+            intermediate into f after the loop: f[a] = f[a] op intermediate[a, u].
+`rfactor_parts` builds (before, core, after) for the 'rfactor' mode.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from ...ir.expr import Binary, Call, Const, Expr, Var
+from ...ir.simplify import simplify
+from ...ir.types import INT32
+from ...ir.visit import substitute
+from ...schedule.legality import associative_op, race_reason
+from ..stmt import Allocate, For, Load, Store, block
+from ..names import storage_name
+
+PRIVATE_LIMIT = 1 << 16   # private copies only for accumulators up to this many elements
+
+
+@dataclass
+class Reduction:
+    mode: str                  # 'plain', 'atomic' or 'rfactor'
+    sched: object = None       # the schedule to lower with (privatising adds a split)
+    op: str = "+"
+    rhs: Expr | None = None
+    factored: str | None = None
+
+
+def plan_reduction(func, stage, sched, const_extents) -> Reduction:
+    """How to lower `stage` (see module doc). const_extents: the accumulator's extents
+    where they are compile-time constants, else None."""
+    if stage.index == 0 or sched is None:
+        return Reduction("plain", sched)
+    found = associative_op(func, stage)
+    if sched.rfactor is not None:
+        return Reduction("rfactor", sched, found[0], found[1], sched.rfactor[0])
+    racing = [n for n in sched.dims if sched.kinds.get(n) == "parallel"
+              and race_reason(func, stage, sched.origin[n])]
+    if not racing or found is None:
+        return Reduction("plain", sched)
+    op, rhs = found
+    atomic_ok = op in ("+", "-") and not stage.values[0].type.is_bool
+    small = const_extents is not None and _product(const_extents) <= PRIVATE_LIMIT
+    if atomic_ok and (sched.atomic or not small):
+        return Reduction("atomic", sched, op, rhs)
+    return Reduction("rfactor", _privatised(sched, racing[0]), op, rhs, f"{racing[0]}.chunk")
+
+
+def _product(values) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out
+
+
+def _privatised(sched, loop: str):
+    """`loop` split into hg.threads chunks, the chunk loop factored and parallel."""
+    s = copy.deepcopy(sched)
+    chunk = f"{loop}.chunk"
+    pos = s.dims.index(loop)
+    s.dims[pos:pos + 1] = [chunk, loop]
+    s.origin[chunk] = s.origin[loop]
+    s.splits.append(("split", loop, chunk, loop, "threads"))
+    s.kinds[loop] = "serial"
+    s.kinds[chunk] = "parallel"
+    s.rfactor = (chunk, chunk)
+    return s
+
+
+def _identity(op: str, t) -> Const:
+    value = {"+": 0, "-": 0, "*": 1, "min": t.max_value(), "max": t.min_value()}[op]
+    return Const(t, value)
+
+
+def _combine(op: str, a: Expr, b: Expr) -> Expr:
+    return Binary("+" if op == "-" else op, a, b)
+
+
+def rfactor_parts(func, stage, plan, args, value, region, red: Reduction):
+    """(before, core, after) statements of an rfactor'd update; see module doc."""
+    loop = plan.loop(red.factored)
+    t = value.type
+    name = f"{storage_name(func, 0)}.rf{stage.index}"
+    n = func.dimensions()
+    extents = tuple(region.extent) + (loop.extent,)
+    here = tuple(simplify(a - m) for a, m in zip(args, region.min)) + (loop.var,)
+    current = Call(func, tuple(args), 0)
+    core = Store(name, here, substitute(value, {current: Load(name, here, t)}))
+    init_vars = [Var(f"{func.name}#{func.uid}rfi{stage.index}.{d}", INT32) for d in range(n + 1)]
+    init = Store(name, tuple(init_vars), _identity(red.op, t))
+    for d in reversed(range(n + 1)):
+        init = For(init_vars[d], Const(INT32, 0), extents[d], "serial", init)
+    return block(Allocate(name, t, extents), init), core, _merge(func, stage, name, extents,
+                                                                 region, red, t)
+
+
+def _merge(func, stage, name, extents, region, red, t):
+    n = func.dimensions()
+    vs = [Var(f"{func.name}#{func.uid}rfm{stage.index}.{d}", INT32) for d in range(n + 1)]
+    coords = tuple(region.min[d] + vs[d] for d in range(n))
+    partial = Load(name, tuple(vs), t)
+    body = Store(storage_name(func, 0), coords,
+                 _combine(red.op, Call(func, coords, 0), partial))
+    for d in reversed(range(n + 1)):
+        lo, extent = Const(INT32, 0), extents[d]
+        if d < n and isinstance(stage.args[d], Var):  # pure dim: only the required region
+            lo = simplify(region.req_min[d] - region.min[d])
+            extent = simplify(region.req_max[d] - region.req_min[d] + 1)
+        body = For(vs[d], lo, extent, "serial", body)
+    return body
