@@ -82,3 +82,19 @@ def test_wrong_number_of_shapes_is_refused(vdiff):
     with pytest.raises(hg.InputError) as info:
         vdiff(src=a, shapes=[(2, 3), (2, 3)])
     assert_mentions(info, r"\b1\b", r"\b2\b")
+
+
+def test_bounds_symbolic_in_a_param_offset_are_checked_at_call_time(rng):
+    y, x = hg.Var("y"), hg.Var("x")
+    src = hg.ImageParam(hg.Float(32), 2, "src")
+    off = hg.Param(hg.Int(32), "off", 0)
+    f = hg.Func("shifted_by_param")
+    f[y, x] = src[y, x + off]
+    fn = hg.Pipeline([f]).compile(target="cpu")
+    a = rng.random((3, 8), dtype=np.float32)
+    for k in range(3):
+        np.testing.assert_array_equal(fn(src=a, off=k, shapes=[(3, 8 - k)]), a[:, k:])
+    with pytest.raises(hg.BoundsError) as info:
+        fn(src=a, off=3, shapes=[(3, 6)])          # reads columns [3, 8] of 8
+    assert_mentions(info, "shifted_by_param", "src", r"dim(ension)?\s*1\b",
+                    r"\[\s*3\s*,\s*8\s*\]", r"\b8\b")

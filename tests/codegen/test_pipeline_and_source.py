@@ -2,6 +2,7 @@
 multiple outputs, print_loop_nest() and Pipeline.source() (names sanitised)."""
 
 import ast
+import re
 
 import numpy as np
 import pytest
@@ -106,6 +107,12 @@ def test_multiple_outputs_share_a_producer_and_return_in_order(rng):
     np.testing.assert_allclose(got_shared, a * a, rtol=1e-6)
     np.testing.assert_allclose(got_minus, a * a - 1, rtol=1e-6)
     np.testing.assert_allclose(got_plus, a * a + 1, rtol=1e-6)
+
+    # Without `shared` among the outputs it is still computed once for both consumers:
+    # the generated Python stores into its buffer in exactly one place.
+    src = hg.Pipeline([minus, plus]).source(target="cpu")
+    stores = re.findall(r"(?m)^\s*\w*shared\w*\[[^\]]*\]\s*=", src)
+    assert len(stores) == 1, src
 
 
 def test_source_is_readable_python_naming_the_funcs():

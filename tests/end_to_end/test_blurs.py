@@ -50,13 +50,32 @@ def test_box_blur_3x3_matches_np_pad_for_each_boundary_condition(boundary, rng):
     box[y, x] = hg.sum(padded[y + r.x, x + r.y]) / 9.0
     fn = hg.Pipeline([box]).compile(target="cpu")
 
-    for shape in [(6, 9), (5, 3)]:
+    for shape in [(6, 9), (5, 3), (2, 2)]:
         a = rng.random(shape, dtype=np.float32)
         out = fn(inp=a)
         assert isinstance(out, np.ndarray)
         assert out.shape == shape and out.dtype == np.float32
         np.testing.assert_allclose(out, correlate_ref(a, np.ones((3, 3)) / 9, boundary),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_each_boundary_condition_far_outside_small_images_equals_np_pad(rng):
+    """Reading 3 pixels beyond every edge of images as small as 1 pixel: the output
+    region (H + 6, W + 6) shifted by -3 is exactly np.pad(a, 3, mode)."""
+    y, x = hg.Var("y"), hg.Var("x")
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    funcs = []
+    for name in BOUNDARIES:
+        f = hg.Func("far_" + name)
+        f[y, x] = with_boundary(name, inp)[y - 3, x - 3]
+        funcs.append(f)
+    fn = hg.Pipeline(funcs).compile(target="cpu")
+
+    for h, w in [(2, 3), (1, 4), (5, 5)]:
+        a = rng.random((h, w), dtype=np.float32)
+        results = fn(inp=a, shapes=[(h + 6, w + 6)] * len(funcs))
+        for name, got in zip(BOUNDARIES, results):
+            np.testing.assert_array_equal(got, np_pad(a, 3, name), err_msg=f"{name} {h}x{w}")
 
 
 @pytest.mark.parametrize("boundary", ["repeat_edge", "mirror_interior"])

@@ -88,6 +88,47 @@ def test_lut_gather_indexed_by_uint8_needs_no_clamp(rng):
     np.testing.assert_array_equal(res, table[data])
 
 
+def test_gather_from_a_computed_lut_func_is_bounded_by_the_clamp(rng):
+    """The LUT is a Func computed at root: its region comes from the clamp's bounds."""
+    i, y, x = hg.Var("i"), hg.Var("y"), hg.Var("x")
+    img = hg.ImageParam(hg.Float(32), 2, "img")
+    curve = hg.Func("curve")
+    curve[i] = hg.sqrt(hg.f32(i)) * 2.0 + 1.0
+    curve.compute_root()
+    out = hg.Func("curved")
+    out[y, x] = curve[hg.clamp(hg.i32(img[y, x] * 64.0), 0, 63)]
+    fn = hg.Pipeline([out]).compile(target="cpu")
+    a = rng.random((5, 6), dtype=np.float32) * np.float32(1.2)
+    idx = np.clip((a * np.float32(64)).astype(np.int32), 0, 63)
+    want = np.sqrt(idx.astype(np.float32)) * np.float32(2) + np.float32(1)
+    np.testing.assert_allclose(fn(img=a), want, rtol=1e-6)
+
+
+def test_histogram_equalisation_chains_scatter_scan_and_gather(rng):
+    """hist (scatter) -> cdf (scan over an RDom) -> out = cdf[bin(img)] / N."""
+    h, w, bins = 6, 7, 16
+    data = rng.random((h, w), dtype=np.float32)
+    img = hg.Buffer(data, name="img")
+    b, y, x = hg.Var("b"), hg.Var("y"), hg.Var("x")
+    bin_of = lambda v: hg.clamp(hg.i32(v * 16.0), 0, bins - 1)  # noqa: E731
+    r = hg.RDom([(0, h), (0, w)], name="r")
+    hist = hg.Func("hist")
+    hist[b] = 0
+    hist[bin_of(img[r[0], r[1]])] += 1
+    s = hg.RDom([(1, bins - 1)], name="s")
+    cdf = hg.Func("cdf")
+    cdf[b] = hist[b]
+    cdf[s.x] = cdf[s.x - 1] + hist[s.x]
+    out = hg.Func("equalised")
+    out[y, x] = hg.f32(cdf[bin_of(img[y, x])]) / float(h * w)
+
+    got = out.realize([h, w])
+    idx = np.clip((data * np.float32(16)).astype(np.int32), 0, bins - 1)
+    cdf_ref = np.cumsum(np.bincount(idx.ravel(), minlength=bins))
+    np.testing.assert_allclose(got, cdf_ref[idx] / np.float32(h * w), rtol=1e-6)
+    assert got.max() == 1.0
+
+
 def _iir_ref(sig, a):
     out = np.empty_like(sig)
     out[0] = sig[0]
