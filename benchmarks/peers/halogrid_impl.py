@@ -1,0 +1,136 @@
+"""halogrid implementations of the workloads (the plug-in interface of benchmarks/systems.py).
+
+Each algorithm is written once with ImageParams; the forward pipeline and the
+forward+loss+gradients pipeline are compiled once per builder call (cached on disk).
+"""
+
+import numpy as np
+
+import halogrid as hg
+
+VERSION = hg.__version__
+UNSUPPORTED = {"W2": "not written yet", "W4": "not written yet", "W7": "not written yet"}
+
+_TAPS5 = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
+
+
+def _params(names, dims):
+    return {n: hg.ImageParam(hg.Float(32), d, n) for n, d in zip(names, dims)}
+
+
+def _sq_loss(out, target, extra=None):
+    """L = sum((out - target)^2) (+ extra), a 0-D Func."""
+    r = hg.RDom(target)
+    loss = hg.Func("loss")
+    loss[()] = 0.0
+    loss[()] += (out[r[0], r[1]] - target[r[0], r[1]]) ** 2
+    if extra is not None:
+        total = hg.Func("total")
+        total[()] = loss[()] + extra[()]
+        return total
+    return loss
+
+
+def _compiled(fwd_outputs, loss, wrt):
+    fwd = hg.Pipeline(fwd_outputs).compile()
+    d = hg.propagate_adjoints(loss)
+    grad = hg.Pipeline([loss] + [d[p] for p in wrt]).compile()
+    return fwd, grad
+
+
+def _shapes(inputs, names):
+    return [()] + [inputs[n].shape for n in names]
+
+
+def _builder(algorithm, grad_names, fwd_count=1):
+    def build(example):
+        p, fwd_outputs, loss = algorithm()
+        fwd, grad = _compiled(fwd_outputs, loss, [p[n] for n in grad_names])
+        out_shape = example["target"].shape
+
+        def fwd_fn(inputs):
+            args = {k: v for k, v in inputs.items() if k in p}
+            shapes = [out_shape] + ([(64,)] if fwd_count > 1 else [])
+            return fwd(shapes=shapes, **args)
+
+        def grad_fn(inputs):
+            args = {k: v for k, v in inputs.items() if k in p}
+            loss_value, *grads = grad(shapes=_shapes(inputs, grad_names), **args)
+            return float(loss_value), dict(zip(grad_names, grads))
+        return fwd_fn, grad_fn
+    return build
+
+
+def w1():
+    p = _params(["inp", "k", "target"], [2, 2, 2])
+    x, y = hg.Var("x"), hg.Var("y")
+    clamped = hg.BoundaryConditions.repeat_edge(p["inp"])
+    r = hg.RDom([(0, 3), (0, 3)], name="r")
+    out = hg.Func("out")
+    out[y, x] = hg.sum(clamped[y + r[0] - 1, x + r[1] - 1] * p["k"][r[0], r[1]])
+    return p, [out], _sq_loss(out, p["target"])
+
+
+def w3():
+    p = _params(["inp", "target"], [2, 2])
+    x, y = hg.Var("x"), hg.Var("y")
+    clamped = hg.BoundaryConditions.repeat_edge(p["inp"])
+    bx, out = hg.Func("bx"), hg.Func("out")
+    bx[y, x] = sum(clamped[y, x + j - 2] * w for j, w in enumerate(_TAPS5))
+    bx_edge = hg.Func("bx_edge")
+    bx_edge[y, x] = bx[hg.clamp(y, 0, p["inp"].height() - 1), x]
+    out[y, x] = sum(bx_edge[y + i - 2, x] * w for i, w in enumerate(_TAPS5))
+    bx.compute_root()
+    return p, [out], _sq_loss(out, p["target"])
+
+
+def w5():
+    p = _params(["inp", "H3", "target"], [2, 2, 2])
+    x, y = hg.Var("x"), hg.Var("y")
+    img, hom = p["inp"], p["H3"]
+    u, v, s = (hom[r, 0] * hg.f32(x) + hom[r, 1] * hg.f32(y) + hom[r, 2] for r in range(3))
+    sx, sy = u / s, v / s
+    x0, y0 = hg.floor(sx), hg.floor(sy)
+    fx, fy = sx - x0, sy - y0
+    xi, yi = hg.i32(x0), hg.i32(y0)
+    h, w = img.height(), img.width()
+    out = hg.Func("out")
+    total = 0.0
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            yy, xx = yi + dy, xi + dx
+            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            val = img[hg.clamp(yy, 0, h - 1), hg.clamp(xx, 0, w - 1)]
+            total = total + hg.select(inside, wy * wx * val, 0.0)
+    out[y, x] = total
+    return p, [out], _sq_loss(out, p["target"])
+
+
+def _lerp_index(t, n):
+    i0 = hg.clamp(hg.floor(t), 0.0, float(n - 2))
+    return hg.i32(i0), t - i0
+
+
+def w6():
+    p = _params(["inp", "lut", "target", "hist_target"], [2, 1, 2, 1])
+    x, y = hg.Var("x"), hg.Var("y")
+    img, lut = p["inp"], p["lut"]
+    i0, a = _lerp_index(img[y, x] * 255.0, 256)
+    out = hg.Func("out")
+    out[y, x] = lut[i0] * (1.0 - a) + lut[i0 + 1] * a
+    r = hg.RDom(p["target"])
+    b0, f = _lerp_index(out[r[0], r[1]] * 63.0, 64)
+    hist = hg.Func("hist")
+    hist[hg.Var("b")] = 0.0
+    hist[b0] += 1.0 - f
+    hist[b0 + 1] += f
+    npix = hg.f32(img.height() * img.width())
+    rb = hg.RDom([(0, 64)])
+    hloss = hg.Func("hloss")
+    hloss[()] = 0.0
+    hloss[()] += (hist[rb] / npix - p["hist_target"][rb]) ** 2
+    return p, [out, hist], _sq_loss(out, p["target"], hloss)
+
+
+BUILDERS = {"W1": _builder(w1, ("inp", "k")), "W3": _builder(w3, ("inp",)),
+            "W5": _builder(w5, ("H3", "inp")), "W6": _builder(w6, ("lut", "inp"), fwd_count=2)}
