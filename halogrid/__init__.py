@@ -5,6 +5,8 @@ The public names of the API contract, re-exported only.
 
 __version__ = "0.1.0"
 
+from . import config as _config  # noqa: F401,E402 - picks the threading layer before numba loads
+
 from .errors import (BoundsError, DefinitionError, DifferentiationError, HalogridError,  # noqa: F401
                      InputError, InternalError, ScheduleError, TypeMismatchError)
 from .ir.types import Bool, Float, Int, Type, UInt  # noqa: F401

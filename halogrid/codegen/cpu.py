@@ -10,18 +10,21 @@ The module defines:
 from __future__ import annotations
 
 from .lower import Lowered
-from .passes.build_loops import storage_name
+from .names import storage_name
 from .passes.storage import input_storage_name
 from .pyemit import ExprEmitter, Namer, emit_stmt
-from .stmt import For, Stmt, children_of
+from ..ir.expr import Var
+from ..ir.visit import collect
+from .loop_plan import THREADS
+from .stmt import For, Stmt, children_of, exprs_of
 
 HEADER = '''"""halogrid pipeline: generated code, do not edit."""
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
-from halogrid.codegen.intrinsics import _hg_div, _hg_mod
+from halogrid.codegen.intrinsics import _hg_atomic_add, _hg_div, _hg_mod
 '''
 
 
@@ -43,6 +46,11 @@ def _has_parallel_loop(s: Stmt) -> bool:
     return any(_has_parallel_loop(c) for c in children_of(s))
 
 
+def _uses_threads(s: Stmt) -> bool:
+    return any(THREADS in set(collect((e,), Var)) for e in exprs_of(s)) or any(
+        _uses_threads(c) for c in children_of(s))
+
+
 def module_source(lowered: Lowered) -> str:
     """The whole generated module (see the module docstring for its interface)."""
     parallel = _has_parallel_loop(lowered.body)
@@ -53,6 +61,8 @@ def module_source(lowered: Lowered) -> str:
              f"@njit(cache=True, error_model='numpy', nogil=True{', parallel=True' if parallel else ''})",
              f"def kernel({args}):"]
     emit_stmt(lowered.lets, ex, 1, lines)
+    if _uses_threads(lowered.body):
+        lines.append(f"    {namer.var(THREADS)} = max(get_num_threads(), 1)")
     emit_stmt(lowered.body, ex, 1, lines)
     outputs = [namer.storage(storage_name(f, i)) for f in lowered.outputs
                for i in range(len(f.value_types()))]

@@ -14,6 +14,7 @@ from ..schedule.defaults import is_stored
 from .passes.build_loops import build_loops
 from .passes.checks import check_stmt
 from .passes.inline import inline
+from .passes.partition_loops import partition_loops
 from .passes.simplify_stmt import simplify_stmt
 from .passes.storage import flatten_storage
 from .stmt import Let, Stmt, block, stmt_text
@@ -46,9 +47,11 @@ def lower(outputs) -> Lowered:
     b = bounds.infer(stored, stages, g.outputs, g.inputs)  # needs inlined stages
     lets = block(*[Let(v, e) for v, e in b.lets])
     config.trace(3, "after bounds", stmt_text(lets))
-    s = build_loops(stored, stages, b.regions)
+    s, storage_regions = build_loops(stored, stages, b.regions, b.lets, g.outputs)
     config.trace(3, "after build_loops", stmt_text(s))
-    s = flatten_storage(s, stored, b.regions)  # after build_loops: Stores exist
+    s = partition_loops(s)  # before storage: clamps are still in Call coordinates
+    config.trace(3, "after partition_loops", stmt_text(s))
+    s = flatten_storage(s, stored, storage_regions)  # after build_loops: Stores exist
     config.trace(3, "after flatten_storage", stmt_text(s))
     s = simplify_stmt(s)
     config.trace(3, "after simplify_stmt", stmt_text(s))

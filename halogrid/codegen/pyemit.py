@@ -17,7 +17,11 @@ from ..ir import intrinsics
 from ..ir.buffer import Param
 from ..ir.simplify import simplify
 from ..ir.expr import Binary, Cast, Const, Expr, Extent, Intrinsic, Not, Select, Var
-from .stmt import Allocate, Block, For, IfThenElse, Let, Load, Store, Stmt
+from .stmt import Allocate, AtomicAdd, Block, For, IfThenElse, Let, Load, Store, Stmt
+
+# A parallel loop whose iterations times its inner loops' extents fall below this
+# runs serially: a prange launch costs ~20-80 us on 2 cores (see config.py).
+PARALLEL_MIN_WORK = 32768
 
 
 class Namer:
@@ -154,11 +158,20 @@ def emit_stmt(s: Stmt, ex: ExprEmitter, indent: int, lines: list[str]) -> None:
         case Block():
             for c in s.stmts:
                 emit_stmt(c, ex, indent, lines)
+        case For() if s.kind == "parallel":
+            _emit_parallel(s, ex, indent, lines)
+        case For() if s.kind == "unrolled" and isinstance(s.extent, Const):
+            for k in range(int(s.extent.value)):
+                lines.append(f"{pad}{ex(s.var)} = {ex(simplify(s.min + k))}")
+                emit_stmt(s.body, ex, indent, lines)
         case For():
-            rng = "prange" if s.kind == "parallel" else "range"
             stop = simplify(s.min + s.extent)
-            lines.append(f"{pad}for {ex(s.var)} in {rng}({ex(s.min)}, {ex(stop)}):")
+            lines.append(f"{pad}for {ex(s.var)} in range({ex(s.min)}, {ex(stop)}):")
             emit_stmt(s.body, ex, indent + 1, lines)
+        case AtomicAdd():
+            index = ", ".join(ex(i) for i in s.index) + ("," if len(s.index) == 1 else "")
+            lines.append(f"{pad}_hg_atomic_add({ex.namer.storage(s.storage)}, ({index}), "
+                         f"{ex(s.value)})")
         case Let():
             lines.append(f"{pad}{ex(s.var)} = {ex(s.value)}")
         case Store():
@@ -176,3 +189,28 @@ def emit_stmt(s: Stmt, ex: ExprEmitter, indent: int, lines: list[str]) -> None:
                          f"np.empty(({shape},), {type_ctor(s.type)})")
         case _:
             raise InternalError(f"no emitter for {type(s).__name__}")
+
+
+def _work(s: For) -> Expr:
+    """Iterations of `s` times the extents of the loops perfectly nested in it that do
+    not depend on enclosing loop variables bound inside `s`."""
+    from ..ir.visit import collect
+    work, inner, bound = s.extent, s.body, {s.var}
+    while isinstance(inner, For):
+        if not (set(collect((inner.extent,), Var)) & bound):
+            work = work * inner.extent
+        bound.add(inner.var)
+        inner = inner.body
+    return simplify(work)
+
+
+def _emit_parallel(s: For, ex: ExprEmitter, indent: int, lines: list[str]) -> None:
+    """prange when there is enough work, else the same loop serially."""
+    pad = "    " * indent
+    stop = ex(simplify(s.min + s.extent))
+    lines.append(f"{pad}if {ex(_work(s))} >= {PARALLEL_MIN_WORK}:")
+    lines.append(f"{pad}    for {ex(s.var)} in prange({ex(s.min)}, {stop}):")
+    emit_stmt(s.body, ex, indent + 2, lines)
+    lines.append(f"{pad}else:")
+    lines.append(f"{pad}    for {ex(s.var)} in range({ex(s.min)}, {stop}):")
+    emit_stmt(s.body, ex, indent + 2, lines)

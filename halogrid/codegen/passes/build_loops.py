@@ -1,61 +1,207 @@
-"""Build the loop nest of every stored Func from its Stages and regions.
+"""Build the loop nest of every stored Func from its Stages, regions and schedule.
 
-Requires: Stages from passes/inline.py and regions from ir/bounds.py.
-Guarantees: pure definitions loop over the allocation, updates' pure Vars over the
-required region and RVars over their RDom (LAST dimension innermost, inside the pure
-loops); values are written through Store with coordinates still un-offset (storage.py
-turns them into in-buffer indices). Tuple values are computed before any is stored.
+Requires: Stages from passes/inline.py, whole-pipeline regions from ir/bounds.py.
+Guarantees: each definition runs over the loops of its schedule (loop_plan.py):
+pure definitions over the allocation, updates' pure Vars over the required region,
+RVars over their RDom (by default LAST dimension innermost, RVars inside pure
+loops). Root Funcs are allocated and computed at the top level in realization
+order; a compute_at Func is allocated (at its store level) and computed at the top
+of its consumer's loop body, over the region that one iteration needs
+(local_bounds.py). Values are written through Store (or AtomicAdd) with
+coordinates still un-offset; the returned storage regions say which mins index
+each buffer (storage.py applies them). Tuple values are computed before any is
+stored.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from ... import errors
 from ...ir.bounds import Region, Stage
-from ...ir.expr import Expr, RVar, Var
-from ...ir.ops import binary
-from ...ir.visit import substitute
-from ..stmt import Allocate, For, IfThenElse, Let, Store, block
+from ...ir.expr import Binary, Call, Const, Expr, Var
+from ...ir.interval import Interval, bounds_of
+from ...ir.simplify import simplify
+from ...ir.visit import collect, substitute
+from ..local_bounds import footprint, local_region
+from ..loop_plan import plan_stage, stage_ranges
+from ..names import storage_name
+from ..stmt import Allocate, AtomicAdd, For, IfThenElse, Let, Store, block
+from .reductions import plan_reduction, rfactor_parts
+
+__all__ = ["build_loops", "storage_name"]
 
 
-def storage_name(func, index: int) -> str:
-    return f"{func.name}#{func.uid}.{index}"
+@dataclass
+class _Ctx:
+    stages: dict
+    regions: dict                 # id(func) -> Region its loops run over
+    whole: dict                   # id(func) -> whole-pipeline Region (top-level lets)
+    let_values: dict
+    storage_regions: dict = field(default_factory=dict)
+    places: dict = field(default_factory=dict)   # (id(C), stage, loop) -> [(what, P)]
+    used: set = field(default_factory=set)
+    loop_names: dict = field(default_factory=dict)
 
 
-def rvar_loop_var(rv: RVar) -> Var:
-    return Var(f"{rv.name}#{id(rv.rdom)}")
-
-
-def build_loops(funcs: list, stages: dict, regions: dict):
-    """Allocate + loop nests for each stored Func, in realization order."""
+def build_loops(funcs: list, stages: dict, regions: dict, lets: list, outputs: list):
+    """(Stmt, storage regions) for the stored `funcs`, in realization order."""
+    ctx = _Ctx(stages, dict(regions), regions, dict(lets))
+    placed = _placements(funcs, outputs, ctx)
     out = []
     for f in funcs:
-        region: Region = regions[id(f)]
-        for i, t in enumerate(f.value_types()):
-            out.append(Allocate(storage_name(f, i), t, tuple(region.extent)))
-        for stage in stages[id(f)]:
-            out.append(_stage_loops(stage, region))
-    return block(*out)
+        store, compute = placed.get(id(f), ("root", "root"))
+        if store == "root":
+            ctx.storage_regions[id(f)] = regions[id(f)]
+            out.extend(_allocations(f, regions[id(f)]))
+        if compute == "root":
+            out.extend(_stage_nest(ctx, f, s) for s in stages[id(f)])
+    for key, items in ctx.places.items():
+        if key not in ctx.used:
+            _missing_loop(ctx, key, items)
+    return block(*out), ctx.storage_regions
 
 
-def _stage_loops(stage: Stage, region: Region):
-    rv_map = {rv: rvar_loop_var(rv) for rv in stage.rvars}
-    rename = (lambda e: substitute(e, rv_map)) if rv_map else (lambda e: e)
+def _allocations(f, region: Region) -> list:
+    return [Allocate(storage_name(f, i), t, tuple(region.extent))
+            for i, t in enumerate(f.value_types())]
+
+
+# ---- compute_at / store_at placement ---------------------------------------------
+
+def _placements(funcs, outputs, ctx: _Ctx) -> dict:
+    placed = {}
+    for p in funcs:
+        s = p.func_schedule
+        if s is None or (s.compute != "at" and s.store != "at"):
+            continue
+        consumer, var = s.compute_at or s.store_at
+        directive = f"compute_at({consumer.name}, {var})"
+        if any(p is o for o in outputs):
+            _fail(p, directive, "it is an output of the pipeline, computed at root",
+                  "Schedule its producers instead")
+        index = _caller_stage(p, consumer, funcs, ctx, directive)
+        store_var = s.store_at[1] if s.store == "at" else var
+        if s.store == "at" and s.store_at[0] is not consumer:
+            _fail(p, f"store_at({s.store_at[0].name}, {store_var})", "it is computed in "
+                  f"'{consumer.name}', so it must be stored in one of its loops too",
+                  "Use the same consumer for store_at and compute_at")
+        if s.store != "root":
+            ctx.places.setdefault((id(consumer), index, store_var), []).append(("store", p))
+        ctx.places.setdefault((id(consumer), index, var), []).append(("compute", p))
+        placed[id(p)] = ("root" if s.store == "root" else "at", "at")
+    return placed
+
+
+def _caller_stage(p, consumer, funcs, ctx: _Ctx, directive: str) -> int:
+    callers = [(f, st.index) for f in funcs if f is not p for st in ctx.stages[id(f)]
+               if any(c.callee is p for c in collect(st.exprs(), Call))]
+    if all(consumer is not f for f in funcs):
+        _fail(p, directive, f"'{consumer.name}' is inlined, so it has no loops",
+              f"Schedule {consumer.name}.compute_root() (or compute it at root by default)")
+    others = sorted({f.name for f, _ in callers if f is not consumer})
+    if others:
+        _fail(p, directive, f"it is also used by {', '.join(others)}",
+              "Use compute_root(), or compute it at each consumer through a wrapper Func")
+    if len(callers) != 1:
+        _fail(p, directive, f"{len(callers)} definitions of '{consumer.name}' use it",
+              "Use compute_root() or store_root()")
+    return callers[0][1]
+
+
+def _missing_loop(ctx: _Ctx, key, items) -> None:
+    what, p = items[0]
+    s = p.func_schedule
+    consumer, var = (s.store_at if what == "store" and s.store_at else s.compute_at)
+    loops = ctx.loop_names.get(key[:2], [])
+    _fail(p, f"{'store' if what == 'store' else 'compute'}_at({consumer.name}, {var})",
+          f"the definition of '{consumer.name}' that uses it has no loop '{var}' (its "
+          f"loops, outermost first: {', '.join(loops)})", "Use one of those loops")
+
+
+def _fail(p, directive: str, why: str, fix: str):
+    raise errors.schedule_error(p.name, directive, why, fix)
+
+
+def _inject(ctx: _Ctx, consumer, stage: Stage, plan, i: int, rename) -> list:
+    key = (id(consumer), stage.index, plan.loops[i].name)
+    items = ctx.places.get(key)
+    if not items:
+        return []
+    ctx.used.add(key)
+    scope: dict = {}
+    for lp in plan.loops[i + 1:]:  # outermost first: extents may read enclosing loops
+        lo, ext = bounds_of(lp.min, scope), bounds_of(lp.extent, scope)
+        scope[lp.var] = Interval(lo.min, simplify(lo.max + ext.max - 1))
+    exprs = [rename(e) for e in stage.exprs()]
+    out = []
+    for what, p in items:
+        required = footprint(p, exprs, scope, consumer.name)
+        region, lets = local_region(p, ctx.stages[id(p)], required, ctx.whole[id(p)],
+                                    f"{what}{i}")
+        out.extend(lets)
+        if what == "store":
+            ctx.storage_regions[id(p)] = region
+            out.extend(_allocations(p, region))
+        else:
+            ctx.regions[id(p)] = region
+            if id(p) not in ctx.storage_regions:
+                ctx.storage_regions[id(p)] = region
+                out.extend(_allocations(p, region))
+            out.extend(_stage_nest(ctx, p, s) for s in ctx.stages[id(p)])
+    return out
+
+
+# ---- one definition --------------------------------------------------------------
+
+def _stage_nest(ctx: _Ctx, f, stage: Stage):
+    region = ctx.regions[id(f)]
+    sched = f.definitions[stage.index].schedule
+    red = plan_reduction(f, stage, sched, _const_extents(ctx, region))
+    plan = plan_stage(stage, stage_ranges(stage, region), red.sched)
+    ctx.loop_names[(id(f), stage.index)] = [lp.name for lp in plan.loops]
+
+    def rename(e: Expr) -> Expr:
+        return substitute(e, plan.subst)
+
     args = tuple(rename(a) for a in stage.args)
     values = [rename(v) for v in stage.values]
-    body = _stores(stage.func, args, values)
-    if stage.predicates:
-        cond = stage.predicates[0]
-        for p in stage.predicates[1:]:
-            cond = binary("&&", cond, p)
-        body = IfThenElse(rename(cond), body)
-    for rv in reversed(stage.rvars):
-        body = For(rv_map[rv], rename(rv.min), rename(rv.extent), "serial", body)
-    for d, var in reversed(stage.pure_dims):
-        if stage.index == 0:
-            lo, extent = region.min[d], region.extent[d]
-        else:
-            lo, extent = region.req_min[d], region.req_max[d] - region.req_min[d] + 1
-        body = For(var, lo, extent, "serial", body)
-    return body
+    before = after = None
+    if red.mode == "rfactor":
+        before, core, after = rfactor_parts(f, stage, plan, args, values[0], region, red)
+    elif red.mode == "atomic":
+        delta = rename(red.rhs)
+        if red.op == "-":
+            delta = Binary("-", Const(delta.type, 0), delta)
+        core = AtomicAdd(storage_name(f, 0), args, delta)
+    else:
+        core = _stores(f, args, values)
+    conds = [rename(p) for p in stage.predicates] + plan.guards
+    if conds:
+        cond = conds[0]
+        for c in conds[1:]:
+            cond = Binary("&&", cond, c)
+        core = IfThenElse(cond, core)
+    body = core
+    for i in reversed(range(len(plan.loops))):
+        lp = plan.loops[i]
+        body = For(lp.var, lp.min, lp.extent, lp.kind,
+                   block(*_inject(ctx, f, stage, plan, i, rename), body), lp.partition)
+    return block(before, body, after)
+
+
+def _const_extents(ctx: _Ctx, region: Region) -> list[int] | None:
+    out = []
+    for e in region.extent:
+        for _ in range(16):
+            nxt = simplify(substitute(e, ctx.let_values))
+            if nxt is e:
+                break
+            e = nxt
+        if not isinstance(e, Const):
+            return None
+        out.append(int(e.value))
+    return out
 
 
 def _stores(func, args, values: list[Expr]):

@@ -7,6 +7,7 @@ nest, when a Var is unbound or a buffer is accessed with the wrong arity.
 from __future__ import annotations
 
 from ... import config, errors
+from ..loop_plan import THREADS
 from ..stmt import block, check
 from .storage import input_storage_name
 
@@ -15,6 +16,7 @@ def check_stmt(lowered) -> None:
     if not config.check_enabled():
         return
     bound = {v.name for exts in lowered.bounds.out_extents.values() for v in exts}
+    bound.add(THREADS.name)  # cpu.py binds it at kernel entry when used
     storages = {input_storage_name(i): i.dimensions() for i in lowered.graph.inputs}
     try:
         check(block(lowered.lets, lowered.body), bound, storages)

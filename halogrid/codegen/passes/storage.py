@@ -13,7 +13,7 @@ from ...ir.expr import Call, Expr
 from ...ir.simplify import simplify
 from ...ir.visit import mutate_with
 from ..stmt import AtomicAdd, Block, For, IfThenElse, Load, Store, Stmt, map_exprs
-from .build_loops import storage_name
+from ..names import storage_name
 
 
 def input_storage_name(buffer) -> str:
