@@ -49,12 +49,12 @@ def _builder(algorithm, grad_names, fwd_count=1):
         out_shape = example["target"].shape
 
         def fwd_fn(inputs):
-            args = {k: v for k, v in inputs.items() if k in p}
+            args = {k: v for k, v in inputs.items() if k in fwd.input_names}
             shapes = [out_shape] + ([(64,)] if fwd_count > 1 else [])
             return fwd(shapes=shapes, **args)
 
         def grad_fn(inputs):
-            args = {k: v for k, v in inputs.items() if k in p}
+            args = {k: v for k, v in inputs.items() if k in grad.input_names}
             loss_value, *grads = grad(shapes=_shapes(inputs, grad_names), **args)
             return float(loss_value), dict(zip(grad_names, grads))
         return fwd_fn, grad_fn
