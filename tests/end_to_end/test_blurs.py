@@ -118,6 +118,32 @@ def test_4x4_seed_convolution_with_ones_kernel_and_zero_boundary_is_exact():
     np.testing.assert_array_equal(out, expected)
 
 
+def test_multichannel_convolution_reduces_over_a_3d_rdom(rng):
+    """WORKLOADS W2 in miniature: out[co, y, x] = sum_{ci,i,j} in[ci, y+i-1, x+j-1] *
+    k[co, ci, i, j] with a zero boundary, the reduction over r.x, r.y, r.z."""
+    ci_n, co_n, h, w = 3, 2, 5, 6
+    data = rng.random((ci_n, h, w), dtype=np.float32)
+    weights = rng.random((co_n, ci_n, 3, 3), dtype=np.float32) - np.float32(0.5)
+    inp = hg.Buffer(data, name="inp")
+    k = hg.Buffer(weights, name="k")
+    padded = hg.BoundaryConditions.constant_exterior(inp, 0)
+    co, y, x = hg.Var("co"), hg.Var("y"), hg.Var("x")
+    r = hg.RDom([(0, ci_n), (0, 3), (0, 3)], name="r")
+    conv = hg.Func("conv_layer")
+    conv[co, y, x] = 0.0
+    conv[co, y, x] += padded[r.x, y + r.y - 1, x + r.z - 1] * k[co, r.x, r.y, r.z]
+
+    out = conv.realize([co_n, h, w])
+    p = np.pad(data.astype(np.float64), ((0, 0), (1, 1), (1, 1)))
+    want = np.zeros((co_n, h, w))
+    for o in range(co_n):
+        for c in range(ci_n):
+            for i in range(3):
+                for j in range(3):
+                    want[o] += p[c, i:i + h, j:j + w] * weights[o, c, i, j]
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("schedule", ["default_inline", "compute_root"])
 def test_separable_two_stage_5_tap_blur_matches_numpy(schedule, rng):
     """WORKLOADS W3: bx = horizontal taps [1,4,6,4,1]/16, out = vertical taps of bx."""

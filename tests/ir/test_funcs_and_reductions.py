@@ -50,7 +50,7 @@ def test_updates_without_pure_definition_start_from_halides_implicit_init():
 
 
 def test_multidimensional_rdom_iterates_its_last_dimension_innermost():
-    r = hg.RDom([(0, 2), (0, 3)], name="r")
+    r = hg.RDom([hg.Range(0, 2), (0, 3)], name="r")   # hg.Range and pairs mix
     order = hg.Func("order")
     order[()] = 0
     order[()] = order[()] * 7 + (r[0] * 3 + r[1])
@@ -91,7 +91,11 @@ def test_rdom_where_restricts_update_and_inline_reduction(rng):
 
 def test_inline_reductions_sum_product_maximum_minimum(rng):
     data = rng.integers(-3, 4, size=(4, 6)).astype(np.int32)
+    data[0] = [-3, -2, -1, -2, -3, -1]   # all negative: maximum must not start from 0
+    data[1] = [3, 2, 1, 2, 3, 1]         # all positive: minimum must not start from 0
     fdata = rng.random((4, 6), dtype=np.float32) - np.float32(0.5)
+    fdata[0] = -np.arange(1, 7, dtype=np.float32)
+    fdata[1] = np.arange(1, 7, dtype=np.float32) * np.float32(0.125)
     img, fimg = hg.Buffer(data, name="img"), hg.Buffer(fdata, name="fimg")
     y = hg.Var("y")
     r = hg.RDom([(0, 6)], name="r")

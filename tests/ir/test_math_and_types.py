@@ -55,6 +55,8 @@ def test_every_math_function_matches_numpy(rng):
         "max": (hg.max(a, b), np.maximum(pos, sgn)),
         "select": (hg.select(b > 0, a, b), np.where(sgn > 0, pos, sgn)),
         "neg_pow2": (-(b ** 2), -(sgn * sgn)),
+        "pow_operator_fractional": (a ** 0.5, np.power(pos, np.float32(0.5))),
+        "pow_operator_cube": (b ** 3, sgn * sgn * sgn),
     }
     funcs = []
     for name, (e, _) in exprs.items():
@@ -210,7 +212,7 @@ def test_boolean_operators_nary_select_and_bool_outputs():
     cls = hg.Func("cls")
     cls[x] = hg.select((v > 0.2) & (v < 0.8), 1, ~(v < 0.5) | (v == 0.1), 2, 3)
     mask = hg.Func("mask")
-    mask[x] = (v >= 0.5) & ~(v == 1.0)
+    mask[x] = (v >= 0.5) & ~(v == 1.0) & (v != 0.3)
     picked = hg.Func("picked")
     picked[x] = hg.select(mask[x], v * 2.0, -v)
     got_cls, got_mask, got_picked = hg.Pipeline([cls, mask, picked]).compile()(shapes=[(7,)] * 3)
@@ -220,7 +222,7 @@ def test_boolean_operators_nary_select_and_bool_outputs():
     np.testing.assert_array_equal(got_cls, np.where(inner, 1, np.where(other, 2, 3)))
     assert got_cls.dtype == np.int32
     assert got_mask.dtype == np.bool_
-    np.testing.assert_array_equal(got_mask, (vals >= 0.5) & (vals != 1.0))
+    np.testing.assert_array_equal(got_mask, (vals >= 0.5) & (vals != 1.0))  # 0.3 < 0.5
     np.testing.assert_array_equal(got_picked, np.where(got_mask, vals * np.float32(2), -vals))
 
 
