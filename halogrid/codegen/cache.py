@@ -22,7 +22,7 @@ from ..ir.expr import Expr
 from ..ir.graph import Graph
 
 _MEMORY: dict[str, tuple] = {}
-FORMAT_VERSION = "2"
+FORMAT_VERSION = "3"
 
 
 class _Serializer:

@@ -1,8 +1,10 @@
 """Python module source for the CPU: one numba.njit kernel and a plain bounds function.
 
 The module defines:
-  kernel(*inputs, *params, *output_extents) -> tuple of output buffers (allocations)
-  bounds(*inputs, *params, *output_extents) -> (reads, windows)
+  kernel(*inputs, *params, *output_extents, threads) -> tuple of output buffers
+  bounds(*inputs, *params, *output_extents, threads) -> (reads, windows)
+(threads: numba.get_num_threads(), passed in because reading it inside a kernel
+makes Numba refuse to cache the kernel)
     reads:   ((lo, hi) per checked input read, in Lowered.bounds.input_reads order)
     windows: per output, per dimension (allocation min, allocation extent)
 """
@@ -13,16 +15,14 @@ from .lower import Lowered
 from .names import storage_name
 from .passes.storage import input_storage_name
 from .pyemit import ExprEmitter, Namer, emit_stmt
-from ..ir.expr import Var
-from ..ir.visit import collect
 from .loop_plan import THREADS
-from .stmt import For, Stmt, children_of, exprs_of
+from .stmt import For, Stmt, children_of
 
 HEADER = '''"""halogrid pipeline: generated code, do not edit."""
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 from halogrid.codegen.intrinsics import _hg_atomic_add, _hg_div, _hg_mod
 '''
@@ -33,7 +33,7 @@ def arguments(lowered: Lowered, namer: Namer) -> list[str]:
     names += [namer.param(p) for p in lowered.graph.params]
     for f in lowered.outputs:
         names += [namer.var(v) for v in lowered.bounds.out_extents[id(f)]]
-    return names
+    return names + [namer.var(THREADS)]  # numba.get_num_threads() of the caller
 
 
 def _tuple(items: list[str]) -> str:
@@ -46,11 +46,6 @@ def _has_parallel_loop(s: Stmt) -> bool:
     return any(_has_parallel_loop(c) for c in children_of(s))
 
 
-def _uses_threads(s: Stmt) -> bool:
-    return any(THREADS in set(collect((e,), Var)) for e in exprs_of(s)) or any(
-        _uses_threads(c) for c in children_of(s))
-
-
 def module_source(lowered: Lowered) -> str:
     """The whole generated module (see the module docstring for its interface)."""
     parallel = _has_parallel_loop(lowered.body)
@@ -61,8 +56,6 @@ def module_source(lowered: Lowered) -> str:
              f"@njit(cache=True, error_model='numpy', nogil=True{', parallel=True' if parallel else ''})",
              f"def kernel({args}):"]
     emit_stmt(lowered.lets, ex, 1, lines)
-    if _uses_threads(lowered.body):
-        lines.append(f"    {namer.var(THREADS)} = max(get_num_threads(), 1)")
     emit_stmt(lowered.body, ex, 1, lines)
     outputs = [namer.storage(storage_name(f, i)) for f in lowered.outputs
                for i in range(len(f.value_types()))]

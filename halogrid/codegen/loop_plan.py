@@ -21,7 +21,7 @@ from ..ir.types import INT32
 from ..ir.visit import collect, substitute
 from ..schedule.state import initial_stage_schedule
 
-THREADS = Var("hg.threads", INT32)   # bound at kernel entry to numba.get_num_threads()
+THREADS = Var("hg.threads", INT32)   # a kernel argument: numba.get_num_threads()
 
 
 @dataclass
@@ -39,6 +39,7 @@ class LoopPlan:
     loops: list[Loop]                       # outermost first
     subst: dict = field(default_factory=dict)   # original Var/RVar -> Expr of loop vars
     guards: list[Expr] = field(default_factory=list)
+    lets: list[tuple] = field(default_factory=list)  # (Var, Expr) evaluated before the loops
 
     def loop(self, name: str) -> Loop | None:
         return next((lp for lp in self.loops if lp.name == name), None)
@@ -56,6 +57,7 @@ class _Builder:
         self.value: dict[Var, Expr] = {}       # retired Var -> Expr of newer Vars
         self.limit: dict[str, tuple] = {}      # split inner -> (factor, exact extent)
         self.loop_vars: set = set()
+        self.lets: list[tuple] = []
 
     def fresh(self, name: str) -> Var:
         self.count += 1
@@ -67,7 +69,11 @@ class _Builder:
     def split(self, x: str, xo: str, xi: str, factor) -> None:
         old = self.current.pop(x)
         m, e = self.info.pop(x)
-        f = _c(factor) if isinstance(factor, int) else simplify((e + THREADS - 1) / THREADS)
+        if isinstance(factor, int):
+            f = _c(factor)
+        else:  # one chunk per thread: the factor is computed once, before the loops
+            f = Var(f"{x}.chunk_size#{self.func.uid}s{self.index}n{self.count}", INT32)
+            self.lets.append((f, simplify((e + THREADS - 1) / THREADS)))
         vo, vi = self.fresh(xo), self.fresh(xi)
         self.info[xo] = (_c(0), simplify((e + f - 1) / f))
         exact = simplify(_min(f, e - vo * f))
@@ -124,7 +130,7 @@ def plan_stage(stage, ranges: dict, sched=None) -> LoopPlan:
         b.current[u], b.info[u] = b.current.pop(r), b.info.pop(r)
         if r in b.limit:
             b.limit[u] = b.limit.pop(r)
-    plan = LoopPlan([])
+    plan = LoopPlan([], lets=b.lets)
     outside: set = set()
     for name in s.dims:
         var = b.current[name]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import numba
 import numpy as np
 
 from .. import config, errors
@@ -102,7 +103,7 @@ class CompiledPipeline:
         params = [self._bind_param(p, kwargs) for p in self.graph.params]
         shapes = self._output_shapes(shapes, arrays)
         extents = [int(e) for s in shapes for e in s]
-        args = arrays + params + extents
+        args = arrays + params + extents + [max(numba.get_num_threads(), 1)]
         reads, windows = self.module.bounds(*args)
         if all(e > 0 for e in extents):
             self._check_reads(reads, arrays)

@@ -22,12 +22,13 @@ from ...ir.bounds import Region, Stage
 from ...ir.expr import Binary, Call, Const, Expr, Var
 from ...ir.interval import Interval, bounds_of
 from ...ir.simplify import simplify
+from ...ir.types import INT32
 from ...ir.visit import collect, substitute
 from ..local_bounds import footprint, local_region
 from ..loop_plan import plan_stage, stage_ranges
 from ..names import storage_name
 from ..stmt import Allocate, AtomicAdd, For, IfThenElse, Let, Store, block
-from .reductions import plan_reduction, rfactor_parts
+from .reductions import PRIVATE_LIMIT, plan_reduction, rfactor_parts
 
 __all__ = ["build_loops", "storage_name"]
 
@@ -158,6 +159,19 @@ def _stage_nest(ctx: _Ctx, f, stage: Stage):
     region = ctx.regions[id(f)]
     sched = f.definitions[stage.index].schedule
     red = plan_reduction(f, stage, sched, _const_extents(ctx, region))
+    if red.mode != "choose":
+        return _lowered(ctx, f, stage, red)
+    if any(key[:2] == (id(f), stage.index) for key in ctx.places):
+        return _lowered(ctx, f, stage, red.atomic)  # producers inside: lower them once
+    size = region.extent[0] if region.extent else Const(INT32, 1)
+    for e in region.extent[1:]:
+        size = size * e
+    return IfThenElse(simplify(size <= PRIVATE_LIMIT), _lowered(ctx, f, stage, red.private),
+                      _lowered(ctx, f, stage, red.atomic))
+
+
+def _lowered(ctx: _Ctx, f, stage: Stage, red):
+    region = ctx.regions[id(f)]
     plan = plan_stage(stage, stage_ranges(stage, region), red.sched)
     ctx.loop_names[(id(f), stage.index)] = [lp.name for lp in plan.loops]
 
@@ -187,7 +201,7 @@ def _stage_nest(ctx: _Ctx, f, stage: Stage):
         lp = plan.loops[i]
         body = For(lp.var, lp.min, lp.extent, lp.kind,
                    block(*_inject(ctx, f, stage, plan, i, rename), body), lp.partition)
-    return block(before, body, after)
+    return block(*[Let(v, e) for v, e in plan.lets], before, body, after)
 
 
 def _const_extents(ctx: _Ctx, region: Region) -> list[int] | None:

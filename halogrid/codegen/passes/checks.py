@@ -16,7 +16,7 @@ def check_stmt(lowered) -> None:
     if not config.check_enabled():
         return
     bound = {v.name for exts in lowered.bounds.out_extents.values() for v in exts}
-    bound.add(THREADS.name)  # cpu.py binds it at kernel entry when used
+    bound.add(THREADS.name)  # a kernel argument (cpu.py)
     storages = {input_storage_name(i): i.dimensions() for i in lowered.graph.inputs}
     try:
         check(block(lowered.lets, lowered.body), bound, storages)

@@ -7,6 +7,9 @@ Guarantees: `plan_reduction` picks how the update is lowered:
   'plain'   no racing parallel loop: one Store, as written;
   'atomic'  atomic() was asked for (or the accumulator is large and op is +/-):
             the Store becomes AtomicAdd(f[a], e);
+  'choose'  neither asked for and the accumulator's size is only known at run time:
+            `private` and `atomic` hold both lowerings; the caller picks at run time
+            (private copies while the accumulator has at most PRIVATE_LIMIT elements);
   'rfactor' rfactor(r, u), or private accumulators: the racing loop is split into
             hg.threads chunks and factored. An intermediate buffer with one extra
             dimension (the factored loop) is set to op's identity, the update writes
@@ -38,6 +41,8 @@ class Reduction:
     op: str = "+"
     rhs: Expr | None = None
     factored: str | None = None
+    private: "Reduction | None" = None
+    atomic: "Reduction | None" = None
 
 
 def plan_reduction(func, stage, sched, const_extents) -> Reduction:
@@ -54,10 +59,15 @@ def plan_reduction(func, stage, sched, const_extents) -> Reduction:
         return Reduction("plain", sched)
     op, rhs = found
     atomic_ok = op in ("+", "-") and not stage.values[0].type.is_bool
-    small = const_extents is not None and _product(const_extents) <= PRIVATE_LIMIT
-    if atomic_ok and (sched.atomic or not small):
-        return Reduction("atomic", sched, op, rhs)
-    return Reduction("rfactor", _privatised(sched, racing[0]), op, rhs, f"{racing[0]}.chunk")
+    private = Reduction("rfactor", _privatised(sched, racing[0]), op, rhs, f"{racing[0]}.chunk")
+    atomic = Reduction("atomic", sched, op, rhs)
+    if not atomic_ok:
+        return private
+    if sched.atomic:
+        return atomic
+    if const_extents is None:
+        return Reduction("choose", sched, op, rhs, private=private, atomic=atomic)
+    return private if _product(const_extents) <= PRIVATE_LIMIT else atomic
 
 
 def _product(values) -> int:
