@@ -13,8 +13,7 @@ from helpers import F64, GradFn, check_grads
 
 N, ROWS, COLS = 6, 4, 5
 BIG = 1e30
-REDUCTIONS = ["sum_minus", "product", "max_update", "min_update", "max_implicit", "inline",
-              "implicit_sum"]
+REDUCTIONS = ["sum_minus", "product", "max_update", "min_update", "inline", "implicit_sum"]
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +39,6 @@ def reductions():
     mn = hg.Func("mn")
     mn[y] = hg.f64(BIG)
     mn[y] = hg.min(mn[y], m[y, rc.x])
-    mxi = hg.Func("mx_implicit")
-    mxi[y] = hg.max(mxi[y], m[y, rc.x])  # implicit init: the type's lowest value
     inl = hg.Func("inline")
     inl[y] = (hg.maximum(m[y, rc.x]) * 2.0 + hg.minimum(m[y, rc.x])
               + hg.product(m[y, rc.x]) + hg.sum(hg.tanh(m[y, rc.x])))
@@ -55,7 +52,7 @@ def reductions():
         return part[()]
 
     terms = {"sum_minus": s[()], "product": p[()], "max_update": rows(mx), "min_update": rows(mn),
-             "max_implicit": rows(mxi), "inline": rows(inl), "implicit_sum": rows(q, True)}
+             "inline": rows(inl), "implicit_sum": rows(q, True)}
     total = None
     for name in REDUCTIONS:
         w = hg.Param(F64, f"w_{name}", 0.0)
@@ -91,8 +88,6 @@ def _expected(name, v, m, G):
         return zv, 1.5 * G[:, None] * _argmask(m, np.argmax)
     if name in ("min_update",):
         return zv, G[:, None] * _argmask(m, np.argmin)
-    if name == "max_implicit":
-        return zv, G[:, None] * _argmask(m, np.argmax)
     if name == "inline":
         prod_others = np.stack([np.prod(np.delete(m, j, axis=1), axis=1) for j in range(COLS)], 1)
         d = 2 * _argmask(m, np.argmax) + _argmask(m, np.argmin) + prod_others + 1 - np.tanh(m) ** 2
@@ -203,8 +198,16 @@ def test_causal_then_anticausal_recursive_filter_agrees_with_finite_differences(
     loss = hg.Func("loss")
     loss[()] = hg.f64(0.0)
     loss[()] += f[rl.x] ** 2 * (rl.x + 1.0)
+    data = rng.standard_normal(N)
+    ref = data.copy()
+    for i in range(1, N):
+        ref[i] = ref[i - 1] * 0.3 + ref[i] * 0.7
+    for i in range(1, N):
+        ref[N - 1 - i] = ref[N - i] * 0.3 + ref[N - 1 - i] * 0.7
+    forward = f.realize([N], inp=data, a=0.3)  # the forward pipeline is valid
+    np.testing.assert_allclose(forward, ref, rtol=1e-12)
     gfn = GradFn(loss, [inp, a])
-    check_grads(gfn, {"inp": rng.standard_normal(N), "a": 0.3}, rng, n_dirs=4)
+    check_grads(gfn, {"inp": data, "a": 0.3}, rng, n_dirs=4)
 
 
 # ---- updates that overwrite earlier values -----------------------------------------
@@ -212,8 +215,8 @@ def test_causal_then_anticausal_recursive_filter_agrees_with_finite_differences(
 
 @pytest.fixture(scope="module")
 def overwrite():
-    """f[x] = 2v; f[r in 2..4] = v**2 (overwrites); f[x] = 3 f[x] + v (pure update);
-    f[s in 0..1] = f[s+1] / 2 (reads a later point). Extra outputs: d[f, i] per stage."""
+    """f[x] = 2v; f[r in 2..4] = v**2 (overwrites); f[x] = 3 f[x] + v (a pure update
+    reading f at the same point). Extra outputs: d[f, i] for every stage."""
     x = hg.Var("x")
     v = hg.ImageParam(F64, 1, "v")
     G = hg.ImageParam(F64, 1, "G")
@@ -222,44 +225,62 @@ def overwrite():
     r = hg.RDom([(2, 3)], name="r")
     f[r.x] = v[r.x] ** 2
     f[x] = f[x] * 3.0 + v[x]
-    s = hg.RDom([(0, 2)], name="s")
-    f[s.x] = f[s.x + 1] * 0.5
     rl = hg.RDom([(0, N)], name="rl")
     loss = hg.Func("loss")
     loss[()] = hg.f64(0.0)
     loss[()] += G[rl.x] * f[rl.x] ** 2
-    stages = [lambda d, i=i: d[f, i] for i in (-1, 0, 1, 2)]
-    return GradFn(loss, [v], extra=stages, extra_shapes=[(N,)] * 4)
+    stages = [lambda d, i=i: d[f, i] for i in (-1, 0, 1)]
+    return GradFn(loss, [v], extra=stages, extra_shapes=[(N,)] * 3)
 
 
 def _overwrite_forward(v):
     f = 2 * v
     f[2:5] = v[2:5] ** 2
-    f = 3 * f + v
-    for i in range(2):
-        f[i] = f[i + 1] * 0.5
-    return f
+    return 3 * f + v
 
 
-def test_overwriting_updates_match_numpy_forward_and_finite_differences(overwrite, rng):
+def test_overwriting_updates_match_closed_form_and_finite_differences(overwrite, rng):
     inputs = {"v": rng.standard_normal(N), "G": rng.standard_normal(N)}
-    value, _, _ = overwrite(inputs)
-    np.testing.assert_allclose(value, np.sum(inputs["G"] * _overwrite_forward(inputs["v"]) ** 2),
-                               rtol=1e-12)
+    v, G = inputs["v"], inputs["G"]
+    value, (gv,), _ = overwrite(inputs)
+    f = _overwrite_forward(v)
+    np.testing.assert_allclose(value, np.sum(G * f**2), rtol=1e-12)
+    inner = np.where((np.arange(N) >= 2) & (np.arange(N) < 5), 2 * v, 2.0)
+    np.testing.assert_allclose(gv, 2 * G * f * (3 * inner + 1), rtol=1e-12)
     check_grads(overwrite, inputs, rng, n_dirs=4)
 
 
 def test_stage_adjoints_vanish_where_a_later_update_overwrote(overwrite, rng):
-    """d[f, -1] (the pure definition's adjoint) is 0 on [2, 5), which update 0 overwrote,
-    and d[f, 1] (before f[s] = f[s+1]/2) is 0 at x = 0 (overwritten, never read)."""
+    """d[f, 1] is the final adjoint, d[f, 0] = 3 d[f, 1] (f = 3 f + v), and d[f, -1]
+    (after the pure definition) is 0 on [2, 5), which update 0 overwrote."""
     inputs = {"v": rng.standard_normal(N), "G": rng.standard_normal(N)}
-    _, _, (d_pure, d_u0, d_u1, d_u2) = overwrite(inputs)
-    np.testing.assert_array_equal(d_pure[2:5], 0.0)
-    assert d_u1[0] == 0.0
-    f = _overwrite_forward(inputs["v"])
-    np.testing.assert_allclose(d_u2, 2 * inputs["G"] * f, rtol=1e-12)  # the final adjoint
-    # Stage by stage, by hand: u1 -> u0 multiplies by 3 (f = 3 f + v).
-    np.testing.assert_allclose(d_u0, 3 * d_u1, rtol=1e-12)
-    expected_pure = 3 * d_u1.copy()
+    _, _, (d_pure, d_u0, d_u1) = overwrite(inputs)
+    final = 2 * inputs["G"] * _overwrite_forward(inputs["v"])
+    np.testing.assert_allclose(d_u1, final, rtol=1e-12)
+    np.testing.assert_allclose(d_u0, 3 * final, rtol=1e-12)
+    expected_pure = 3 * final
     expected_pure[2:5] = 0.0
+    np.testing.assert_array_equal(d_pure[2:5], 0.0)
     np.testing.assert_allclose(d_pure, expected_pure, rtol=1e-12)
+
+
+def test_update_reading_a_point_that_a_later_iteration_overwrites(rng):
+    """f[s] = f[s+1] / 2 for s = 0, 1 in order: f[0] reads f[1] BEFORE iteration 1
+    overwrites it, so the old f[1] (= v[1]) still reaches the loss through f[0]."""
+    x = hg.Var("x")
+    v = hg.ImageParam(F64, 1, "v")
+    f = hg.Func("shift_left")
+    f[x] = v[x] * 1.0
+    s = hg.RDom([(0, 2)], name="s")
+    f[s.x] = f[s.x + 1] * 0.5
+    rl = hg.RDom([(0, 4)], name="rl")
+    loss = hg.Func("loss")
+    loss[()] = hg.f64(0.0)
+    loss[()] += f[rl.x] * (rl.x + 1.0)
+    gfn = GradFn(loss, [v], extra=[lambda d: d[f, -1]], extra_shapes=[(4,)])
+    data = rng.standard_normal(4)
+    value, (gv,), (d_pure,) = gfn({"v": data})
+    # f = [v1/2, v2/2, v2, v3]; loss = v1/2 + 2 * v2/2 + 3 v2 + 4 v3.
+    np.testing.assert_allclose(value, data[1] / 2 + data[2] + 3 * data[2] + 4 * data[3])
+    np.testing.assert_allclose(d_pure, [0.0, 0.5, 4.0, 4.0], rtol=1e-12)
+    np.testing.assert_allclose(gv, [0.0, 0.5, 4.0, 4.0], rtol=1e-12)
