@@ -1,0 +1,2 @@
+"""Peer systems (one module per system, interface in ``benchmarks.systems``) and the
+NumPy float64 oracle ``numpy_ref``."""
