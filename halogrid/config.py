@@ -5,6 +5,7 @@ HALOGRID_DEBUG    0..4: 1 compile timings and cache misses, 2 loop nests,
 HALOGRID_CHECK    1: verify IR between passes (always on under pytest).
 HALOGRID_DUMP_DIR write what the debug level prints into files there.
 HALOGRID_CACHE_DIR where compiled modules live (default: the user cache dir).
+HALOGRID_PARALLEL_MIN_WORK  outputs with fewer elements run serially (default 32768).
 HALOGRID_THREADING numba threading layer for parallel() loops (default 'omp' with
                   OMP_WAIT_POLICY=PASSIVE, else 'workqueue'); a NUMBA_THREADING_LAYER
                   the user set wins.
@@ -12,8 +13,8 @@ HALOGRID_THREADING numba threading layer for parallel() loops (default 'omp' wit
 Threading is chosen, not inherited: measured on a 2-vCPU machine, a prange launch
 cost ~4 us (omp, active wait), 16-30 us (omp, passive wait), 70-120 us (workqueue);
 omp's default active wait keeps idle threads spinning between kernels and steals
-the core from the next serial kernel, so the passive policy is set. Small parallel
-loops run serially anyway (codegen/pyemit.PARALLEL_MIN_WORK).
+the core from the next serial kernel, so the passive policy is set. Small
+pipelines run serially anyway (codegen/cpu.PARALLEL_MIN_WORK).
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ def debug_level() -> int:
 
 def check_enabled() -> bool:
     return os.environ.get("HALOGRID_CHECK", "0") not in ("", "0") or "pytest" in sys.modules
+
+
+def parallel_min_work() -> int:
+    """HALOGRID_PARALLEL_MIN_WORK: outputs with fewer elements run the serial kernel."""
+    try:
+        return int(os.environ.get("HALOGRID_PARALLEL_MIN_WORK", "32768"))
+    except ValueError:
+        return 32768
 
 
 def dump_dir() -> str | None:

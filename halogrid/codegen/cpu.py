@@ -5,6 +5,10 @@ The module defines:
   bounds(*inputs, *params, *output_extents, threads) -> (reads, windows)
 (threads: numba.get_num_threads(), passed in because reading it inside a kernel
 makes Numba refuse to cache the kernel)
+  PARALLEL: whether kernel has prange loops; then kernel_serial is the same code
+  with range, which the caller runs for outputs under config.parallel_min_work()
+  elements
+  (a prange launch costs ~20-120 us on 2 cores, see config.py)
     reads:   ((lo, hi) per checked input read, in Lowered.bounds.input_reads order)
     windows: per output, per dimension (allocation min, allocation extent)
 """
@@ -46,20 +50,30 @@ def _has_parallel_loop(s: Stmt) -> bool:
     return any(_has_parallel_loop(c) for c in children_of(s))
 
 
+def _kernel(lowered: Lowered, ex: ExprEmitter, args: str, name: str, parallel: bool,
+            lines: list[str]) -> None:
+    flags = ", parallel=True" if parallel else ""
+    lines += [f"@njit(cache=True, error_model='numpy', nogil=True{flags})",
+              f"def {name}({args}):"]
+    emit_stmt(lowered.lets, ex, 1, lines)
+    emit_stmt(lowered.body, ex, 1, lines)
+    outputs = [ex.namer.storage(storage_name(f, i)) for f in lowered.outputs
+               for i in range(len(f.value_types()))]
+    lines += [f"    return {_tuple(outputs)}", "", ""]
+
+
 def module_source(lowered: Lowered) -> str:
     """The whole generated module (see the module docstring for its interface)."""
     parallel = _has_parallel_loop(lowered.body)
     namer = Namer()
     ex = ExprEmitter(namer, "cpu")
     args = ", ".join(arguments(lowered, namer))
-    lines = [HEADER, "",
-             f"@njit(cache=True, error_model='numpy', nogil=True{', parallel=True' if parallel else ''})",
-             f"def kernel({args}):"]
-    emit_stmt(lowered.lets, ex, 1, lines)
-    emit_stmt(lowered.body, ex, 1, lines)
-    outputs = [namer.storage(storage_name(f, i)) for f in lowered.outputs
-               for i in range(len(f.value_types()))]
-    lines.append(f"    return {_tuple(outputs)}")
+    lines = [HEADER, "", f"PARALLEL = {parallel}", ""]
+    _kernel(lowered, ex, args, "kernel", parallel, lines)
+    if parallel:  # compiled on its first call only: when a small problem runs
+        ex.serial = True
+        _kernel(lowered, ex, args, "kernel_serial", False, lines)
+        ex.serial = False
     lines += ["", "", f"def bounds({args}):"]
     emit_stmt(lowered.lets, ex, 1, lines)
     reads = [f"({ex(iv.min)}, {ex(iv.max)})" for _, _, _, iv in lowered.bounds.input_reads]

@@ -58,6 +58,7 @@ class _Builder:
         self.limit: dict[str, tuple] = {}      # split inner -> (factor, exact extent)
         self.loop_vars: set = set()
         self.lets: list[tuple] = []
+        self.guards: list[Expr] = []
 
     def fresh(self, name: str) -> Var:
         self.count += 1
@@ -84,12 +85,14 @@ class _Builder:
     def fuse(self, inner: str, outer: str, fused: str) -> None:
         vi, vo = self.current.pop(inner), self.current.pop(outer)
         (mi, ei), (mo, eo) = self.info.pop(inner), self.info.pop(outer)
-        for name, e in ((inner, ei), (outer, eo)):
-            if collect((e,), Var) and set(collect((e,), Var)) & self.loop_vars:
-                raise errors.schedule_error(
-                    self.func.name, f"fuse({inner}, {outer}, {fused})",
-                    f"the extent of '{name}' varies from one iteration to the next (a split "
-                    "tail)", "Fuse loops before splitting them, or use factors that divide")
+        if inner in self.limit and set(collect((ei,), Var)) & self.loop_vars:
+            ei, exact = self.limit.pop(inner)   # a split tail: run to the factor, guarded
+            self.guards.append(_lt(vi - mi, exact))
+        if set(collect((eo,), Var)) & self.loop_vars:
+            raise errors.schedule_error(
+                self.func.name, f"fuse({inner}, {outer}, {fused})",
+                f"the extent of '{outer}' varies from one iteration to the next (a split "
+                "tail)", "Fuse the outer loop of a split, or use factors that divide")
         vf = self.fresh(fused)
         self.info[fused] = (_c(0), simplify(ei * eo))
         self.value[vi] = mi + vf % ei
@@ -130,7 +133,7 @@ def plan_stage(stage, ranges: dict, sched=None) -> LoopPlan:
         b.current[u], b.info[u] = b.current.pop(r), b.info.pop(r)
         if r in b.limit:
             b.limit[u] = b.limit.pop(r)
-    plan = LoopPlan([], lets=b.lets)
+    plan = LoopPlan([], lets=b.lets, guards=list(b.guards))
     outside: set = set()
     for name in s.dims:
         var = b.current[name]

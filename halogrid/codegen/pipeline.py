@@ -78,6 +78,10 @@ class Pipeline:
         return self.compile(target)(shapes=shapes, **inputs)
 
 
+def _elements(shapes) -> int:
+    return sum(int(np.prod(s)) if s else 1 for s in shapes)
+
+
 def _is_list_of_shapes(shape) -> bool:
     return all(isinstance(s, (list, tuple)) for s in shape)
 
@@ -107,7 +111,10 @@ class CompiledPipeline:
         reads, windows = self.module.bounds(*args)
         if all(e > 0 for e in extents):
             self._check_reads(reads, arrays)
-        buffers = self.module.kernel(*args)
+        kernel = self.module.kernel
+        if self.module.PARALLEL and _elements(shapes) < config.parallel_min_work():
+            kernel = self.module.kernel_serial  # too little work to pay a thread launch
+        buffers = kernel(*args)
         return self._outputs(buffers, windows, shapes)
 
     def _bind_array(self, inp, kwargs) -> np.ndarray:

@@ -19,9 +19,7 @@ from ..ir.simplify import simplify
 from ..ir.expr import Binary, Cast, Const, Expr, Extent, Intrinsic, Not, Select, Var
 from .stmt import Allocate, AtomicAdd, Block, For, IfThenElse, Let, Load, Store, Stmt
 
-# A parallel loop whose iterations times its inner loops' extents fall below this
-# runs serially: a prange launch costs ~20-80 us on 2 cores (see config.py).
-PARALLEL_MIN_WORK = 32768
+
 
 
 class Namer:
@@ -191,26 +189,10 @@ def emit_stmt(s: Stmt, ex: ExprEmitter, indent: int, lines: list[str]) -> None:
             raise InternalError(f"no emitter for {type(s).__name__}")
 
 
-def _work(s: For) -> Expr:
-    """Iterations of `s` times the extents of the loops perfectly nested in it that do
-    not depend on enclosing loop variables bound inside `s`."""
-    from ..ir.visit import collect
-    work, inner, bound = s.extent, s.body, {s.var}
-    while isinstance(inner, For):
-        if not (set(collect((inner.extent,), Var)) & bound):
-            work = work * inner.extent
-        bound.add(inner.var)
-        inner = inner.body
-    return simplify(work)
-
-
 def _emit_parallel(s: For, ex: ExprEmitter, indent: int, lines: list[str]) -> None:
-    """prange when there is enough work, else the same loop serially."""
+    """prange, or range in the serial twin of the kernel (ex.serial; see cpu.py)."""
     pad = "    " * indent
     stop = ex(simplify(s.min + s.extent))
-    lines.append(f"{pad}if {ex(_work(s))} >= {PARALLEL_MIN_WORK}:")
-    lines.append(f"{pad}    for {ex(s.var)} in prange({ex(s.min)}, {stop}):")
-    emit_stmt(s.body, ex, indent + 2, lines)
-    lines.append(f"{pad}else:")
-    lines.append(f"{pad}    for {ex(s.var)} in range({ex(s.min)}, {stop}):")
-    emit_stmt(s.body, ex, indent + 2, lines)
+    rng = "range" if getattr(ex, "serial", False) else "prange"
+    lines.append(f"{pad}for {ex(s.var)} in {rng}({ex(s.min)}, {stop}):")
+    emit_stmt(s.body, ex, indent + 1, lines)

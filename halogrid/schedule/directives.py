@@ -161,7 +161,8 @@ def _vector_like(t: _Target, v, n, kind: str, suffix: str) -> None:
         inner, outer = f"{v}_{suffix}", v
     else:
         if v not in t.s.const_extent:
-            t.fail(f"loop '{v}' has no constant extent", f"Give a factor: {kind}({v}, 8), "
+            name = "vectorize" if kind == "vectorized" else "unroll"
+            t.fail(f"loop '{v}' has no constant extent", f"Give a factor: {name}({v}, 8), "
                    "or split it first")
         inner, outer = v, _split_outer(t.s, v)
     t.s.kinds[inner] = kind

@@ -113,9 +113,10 @@ def _caller_stage(p, consumer, funcs, ctx: _Ctx, directive: str) -> int:
 def _missing_loop(ctx: _Ctx, key, items) -> None:
     what, p = items[0]
     s = p.func_schedule
-    consumer, var = (s.store_at if what == "store" and s.store_at else s.compute_at)
+    explicit_store = what == "store" and s.store == "at"
+    consumer, var = s.store_at if explicit_store or s.compute_at is None else s.compute_at
     loops = ctx.loop_names.get(key[:2], [])
-    _fail(p, f"{'store' if what == 'store' else 'compute'}_at({consumer.name}, {var})",
+    _fail(p, f"{'store' if explicit_store else 'compute'}_at({consumer.name}, {var})",
           f"the definition of '{consumer.name}' that uses it has no loop '{var}' (its "
           f"loops, outermost first: {', '.join(loops)})", "Use one of those loops")
 

@@ -2,8 +2,9 @@
 
 Requires: For loops flagged `partition` (set by vectorize on the loop that carries
 the vectorised dimension), coordinates still as Calls (before storage.py).
-Guarantees: a flagged loop over L becomes three loops over [min, lo), [lo, hi),
-[hi, end) computing the same values. In the middle one every min/max whose one
+Guarantees: a flagged loop over L becomes a peeled loop over [min, lo) and
+[hi, end) (one copy of the body, run twice) and a steady loop over [lo, hi),
+computing the same values. In the middle one every min/max whose one
 side is linear in L (c*L + r, r bounded over the inner loops) and whose other side
 does not vary inside the loop is replaced by the side it provably equals there:
 the L-dependent side in values and indices (a clamped index becomes the plain,
@@ -16,7 +17,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
-from ...ir.expr import Binary, Const, Expr, Var
+from ...ir.expr import Binary, Const, Expr, Select, Var
 from ...ir.interval import Interval, bounds_of
 from ...ir.simplify import simplify
 from ...ir.types import INT32
@@ -142,12 +143,16 @@ def _partition(loop: For) -> Stmt:
     if not st.lower and not st.upper:
         return loop
     n = next(_ids)
-    lo = Var(f"{loop.var.name}.steady_lo{n}", INT32)
-    hi = Var(f"{loop.var.name}.steady_hi{n}", INT32)
+    name = loop.var.name
+    lo, hi = (Var(f"{name}.steady_{w}{n}", INT32) for w in ("lo", "hi"))
     end = simplify(loop.min + loop.extent)
     lo_value = _fold("min", [_fold("max", [loop.min] + st.lower), end])
     hi_value = _fold("max", [_fold("min", [end] + [simplify(u + 1) for u in st.upper]), lo])
-    return block(Let(lo, lo_value), Let(hi, hi_value),
-                 replace(loop, extent=simplify(lo - loop.min)),
-                 replace(loop, min=lo, extent=simplify(hi - lo), body=steady),
-                 replace(loop, min=hi, extent=simplify(end - hi)))
+    # the peeled head [min, lo) and tail [hi, end) share one copy of the clamped body
+    part, a, b = (Var(f"{name}.{w}{n}", INT32) for w in ("part", "a", "b"))
+    first = Binary("==", part, Const(INT32, 0))
+    peeled = For(part, Const(INT32, 0), Const(INT32, 2), "serial", block(
+        Let(a, Select(first, loop.min, hi)), Let(b, Select(first, lo, end)),
+        replace(loop, min=a, extent=simplify(b - a))))
+    return block(Let(lo, lo_value), Let(hi, hi_value), peeled,
+                 replace(loop, min=lo, extent=simplify(hi - lo), body=steady))
