@@ -14,10 +14,12 @@ producer's Vars); with an RDom it is an update `adjoint[args] += value` over it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field, replace
 
 from ..ir import ops
-from ..ir.expr import Const, Expr, Var
+from ..ir.expr import Binary, Const, Expr, RVar, Var
+from ..ir.visit import collect
 from ..ir.types import INT32
 from ..ir.func import RDom
 from ..ir.simplify import simplify
@@ -40,11 +42,14 @@ class LoopDomain:
     pure: list           # [(Var, min Expr, max Expr)]
     rvars: list          # [RVar] (ranges from their RDom)
     predicates: list     # RDom where-predicates of the stage
+    narrowed: dict = field(default_factory=dict)  # loop var -> (min, max) overriding the above
 
     def loop_vars(self) -> list:
         return [v for v, _, _ in self.pure] + list(self.rvars)
 
     def range_of(self, v) -> tuple[Expr, Expr]:
+        if v in self.narrowed:
+            return self.narrowed[v]
         for var, lo, hi in self.pure:
             if var is v:
                 return lo, hi
@@ -83,14 +88,15 @@ def scatter(call_args: tuple, adjoint: Expr, domain: LoopDomain, name: str) -> C
     return Contribution(args, substitute(value, mapping), rdom, is_scatter=True)
 
 
-def gather(call_args: tuple, adjoint: Expr, domain: LoopDomain, name: str) -> Contribution | None:
+def gather(call_args: tuple, adjoint: Expr, domain: LoopDomain, name: str,
+           targets=None, extra_conds=()) -> Contribution | None:
     """The contribution as a gather over the producer's Vars, or None if not invertible."""
-    targets = producer_vars(len(call_args))
+    targets = producer_vars(len(call_args)) if targets is None else targets
     loop_vars = domain.loop_vars()
     inv = invert(call_args, loop_vars, targets)
     if inv is None:
         return None
-    conds = list(inv.predicates)
+    conds = list(inv.predicates) + list(extra_conds)
     clamped = {}
     for v, solution in inv.solutions.items():
         lo, hi = domain.range_of(v)
@@ -110,8 +116,70 @@ def gather(call_args: tuple, adjoint: Expr, domain: LoopDomain, name: str) -> Co
     return Contribution(targets, simplify(value), rdom)
 
 
-def contribution(call_args: tuple, adjoint: Expr, domain: LoopDomain, name: str) -> Contribution:
-    """Gather when the indices can be inverted, scatter otherwise."""
-    found = gather(call_args, adjoint, domain, name) if call_args else None
-    return found if found is not None else scatter(call_args, adjoint, domain, name)
+def contribution(call_args: tuple, adjoint: Expr, domain: LoopDomain,
+                 name: str) -> list[Contribution]:
+    """Gathers when the indices can be inverted (clamped indices split into interior and
+    edges), a scatter otherwise."""
+    if not call_args:
+        return [scatter(call_args, adjoint, domain, name)]
+    clamps = {d: p for d, a in enumerate(call_args) if (p := _clamp_parts(a, domain)) is not None}
+    if clamps:
+        parts = [_clamp_case(call_args, adjoint, domain, name, dict(zip(clamps, cases)), clamps)
+                 for cases in itertools.product(("in", "lo", "hi"), repeat=len(clamps))]
+        if all(p is not None for p in parts):
+            return parts
+    found = gather(call_args, adjoint, domain, name)
+    return [found if found is not None else scatter(call_args, adjoint, domain, name)]
 
+
+def _clamp_parts(arg: Expr, domain: LoopDomain):
+    """(v, offset, lo, hi) for arg == clamp(v + offset, lo, hi), v a loop var, the rest
+    free of loop vars; else None."""
+    if not (isinstance(arg, Binary) and arg.op == "min" and isinstance(arg.a, Binary)
+            and arg.a.op == "max"):
+        return None
+    e, lo, hi = arg.a.a, arg.a.b, arg.b
+    loop_vars = set(domain.loop_vars())
+    if any(v in loop_vars for v in collect((lo, hi), (Var, RVar))):
+        return None
+    if e in loop_vars:
+        return e, Const(e.type, 0), lo, hi
+    if isinstance(e, Binary) and e.op in ("+", "-") and e.a in loop_vars and not any(
+            v in loop_vars for v in collect((e.b,), (Var, RVar))):
+        return e.a, (e.b if e.op == "+" else simplify(Const(e.type, 0) - e.b)), lo, hi
+    return None
+
+
+def _clamp_case(call_args, adjoint, domain: LoopDomain, name: str, cases: dict, clamps: dict):
+    """The part of a clamped read's adjoint where each clamped dim is inside ('in') or
+    past its low/high edge (the edge pixel collects every read beyond it)."""
+    narrowed, args, targets, conds = dict(domain.narrowed), [], [], []
+    kept = []
+    for d, arg in enumerate(call_args):
+        u = Var(f"_d{d}")
+        if d not in clamps:
+            kept.append((d, arg))
+            continue
+        v, offset, lo, hi = clamps[d]
+        vmin, vmax = domain.range_of(v)
+        if cases[d] == "in":
+            kept.append((d, simplify(v + offset)))
+            conds += [lo <= u, u <= hi]
+        elif cases[d] == "lo":
+            narrowed[v] = (vmin, simplify(ops.min(vmax, lo - offset - 1)))
+        else:
+            narrowed[v] = (simplify(ops.max(vmin, hi - offset + 1)), vmax)
+    sub_domain = replace(domain, narrowed=narrowed)
+    sub_targets = tuple(Var(f"_d{d}") for d, _ in kept)
+    found = gather(tuple(a for _, a in kept), adjoint, sub_domain, name, sub_targets, conds)
+    if found is None:
+        return None
+    by_dim = dict(zip((d for d, _ in kept), found.args))
+    for d in clamps:
+        if cases[d] != "in":
+            _, _, lo, hi = clamps[d]
+            by_dim[d] = lo if cases[d] == "lo" else hi
+    args = tuple(by_dim[d] for d in range(len(call_args)))
+    if found.rdom is None and any(not isinstance(a, Var) for a in args):
+        return None
+    return Contribution(args, found.value, found.rdom)

@@ -22,7 +22,8 @@ from ..ir.expr import Call, Const, Expr, RVar, Var
 from ..ir.func import Definition, Func, RDom
 from ..ir.graph import build_graph
 from ..ir.simplify import simplify
-from ..ir.visit import mutate_with, substitute
+from ..ir.types import INT32
+from ..ir.visit import collect, mutate_with, substitute
 from .backprop import leaf_adjoints
 from .invert import Contribution, LoopDomain, contribution, producer_vars
 from .regions import forward_regions
@@ -151,8 +152,8 @@ class _ReverseWalk:
 
     def _send(self, callee, args, adjoint: Expr, domain: LoopDomain) -> None:
         self.counter += 1
-        c = contribution(tuple(args), adjoint, domain, f"r_adj{self.counter}")
-        self.pending.setdefault(id(callee), []).append(c)
+        parts = contribution(tuple(args), adjoint, domain, f"r_adj{self.counter}")
+        self.pending.setdefault(id(callee), []).extend(parts)
 
     # -- the stages of one Func, last update first
     def _walk_stages(self, f: Func, d_f: Func) -> None:
@@ -207,7 +208,7 @@ class _ReverseWalk:
         op, own, other = _reduction_shape(value, f, lhs)
         final = self._value_after(f, k, lhs)
         if op in ("min", "max"):
-            factor = ops.select(other == final, ops.cast(f.type(), 1), ops.cast(f.type(), 0))
+            factor = self._first_hit(f, k, other, final)
         else:
             factor = final / other
         for leaf, adjoint in leaf_adjoints(other, Call(d_k, lhs, 0)):
@@ -226,6 +227,28 @@ class _ReverseWalk:
             prev[targets] = Call(d_k, targets, 0) * after / before
         prev.compute_root()
         return prev
+
+    def _first_hit(self, f: Func, k: int, other: Expr, final: Expr) -> Expr:
+        """1 for the single term of a min/max reduction that the gradient goes to: the
+        first (in iteration order) equal to the result, unless the initial value already
+        was; 0 elsewhere. Ties thus get one subgradient, as finite differences see."""
+        d = f.definitions[k]
+        one, zero = ops.cast(f.type(), 1), ops.cast(f.type(), 0)
+        before = Call(self._prefix(f, k - 1), d.args, 0)
+        lhs_rvars = set(collect(d.args, RVar))
+        rvars = [RVar(r, i) for r in d.rdoms for i in range(r.dimensions())]
+        reduced = [rv for rv in rvars if rv not in lhs_rvars]
+        if not all(isinstance(a, Var) for a in d.args):
+            return ops.select((other == final) & (before != final), one, zero)
+        linear = ops.cast(INT32, 0)
+        for rv in reduced:  # LAST dimension innermost: row-major position in the RDom
+            linear = linear * rv.extent + (rv - rv.min)
+        first = Func(f"{f.name}_first{k}", _kind="adjoint")
+        big = ops.cast(INT32, 2 ** 31 - 1)
+        first[d.args] = big
+        first[d.args] = ops.min(first[d.args], ops.select(other == final, linear, big))
+        first.compute_root()
+        return ops.select((linear == Call(first, d.args, 0)) & (before != final), one, zero)
 
     def _value_after(self, f: Func, k: int, args) -> Expr:
         target = f if k == len(f.definitions) - 1 else self._prefix(f, k)
@@ -297,11 +320,11 @@ class _ReverseWalk:
         for leaf, adjoint in self_reads:
             if _same(leaf.args, d.args):
                 self.counter += 1
-                c = contribution(leaf.args, adjoint, domain, f"r_adj{self.counter}")
-                if c.rdom is None and not c.is_scatter:
-                    prev[targets] = prev[targets] + c.value
-                else:
-                    prev[c.args] = prev[c.args] + c.value
+                for c in contribution(leaf.args, adjoint, domain, f"r_adj{self.counter}"):
+                    if c.rdom is None and not c.is_scatter:
+                        prev[targets] = prev[targets] + c.value
+                    else:
+                        prev[c.args] = prev[c.args] + c.value
         prev.compute_root()
         return prev
 
@@ -340,7 +363,7 @@ def _is_accumulation(lhs, self_reads, d_k: Func) -> bool:
     if len(self_reads) != 1:
         return False
     leaf, adjoint = self_reads[0]
-    return _same(leaf.args, lhs) and simplify(adjoint) is Call(d_k, lhs, 0)
+    return _same(leaf.args, lhs) and simplify(adjoint) is simplify(Call(d_k, lhs, 0))
 
 
 def _reduces_over_rdom(d, self_reads) -> bool:
