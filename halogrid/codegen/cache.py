@@ -22,7 +22,7 @@ from ..ir.expr import Expr
 from ..ir.graph import Graph
 
 _MEMORY: dict[str, tuple] = {}
-FORMAT_VERSION = "3"
+FORMAT_VERSION = "4"
 
 
 class _Serializer:

@@ -11,10 +11,10 @@ Guarantees: `plan_reduction` picks how the update is lowered:
             `private` and `atomic` hold both lowerings; the caller picks at run time
             (private copies while the accumulator has at most PRIVATE_LIMIT elements);
   'rfactor' rfactor(r, u), or private accumulators: the racing loop is split into
-            hg.threads chunks and factored. An intermediate buffer with one extra
-            dimension (the factored loop) is set to op's identity, the update writes
-            intermediate[a, u] instead of f[a], and a merge nest folds the
-            intermediate into f after the loop: f[a] = f[a] op intermediate[a, u].
+            hg.threads chunks and factored. An intermediate buffer with one extra,
+            outermost dimension (the factored loop) is set to op's identity, the update writes
+            intermediate[u, a] instead of f[a], and a merge nest folds the
+            intermediate into f after the loop: f[a] = f[a] op intermediate[u, a].
 `rfactor_parts` builds (before, core, after) for the 'rfactor' mode.
 """
 
@@ -106,8 +106,10 @@ def rfactor_parts(func, stage, plan, args, value, region, red: Reduction):
     t = value.type
     name = f"{storage_name(func, 0)}.rf{stage.index}"
     n = func.dimensions()
-    extents = tuple(region.extent) + (loop.extent,)
-    here = tuple(simplify(a - m) for a, m in zip(args, region.min)) + (loop.var,)
+    # the factored dimension is outermost: each parallel iteration owns one
+    # contiguous slice (no false sharing, unit-stride updates)
+    extents = (loop.extent,) + tuple(region.extent)
+    here = (loop.var,) + tuple(simplify(a - m) for a, m in zip(args, region.min))
     current = Call(func, tuple(args), 0)
     core = Store(name, here, substitute(value, {current: Load(name, here, t)}))
     init_vars = [Var(f"{func.name}#{func.uid}rfi{stage.index}.{d}", INT32) for d in range(n + 1)]
@@ -122,11 +124,11 @@ def _merge(func, stage, name, extents, region, red, t):
     n = func.dimensions()
     vs = [Var(f"{func.name}#{func.uid}rfm{stage.index}.{d}", INT32) for d in range(n + 1)]
     coords = tuple(region.min[d] + vs[d] for d in range(n))
-    partial = Load(name, tuple(vs), t)
+    partial = Load(name, (vs[n],) + tuple(vs[:n]), t)
     body = Store(storage_name(func, 0), coords,
                  _combine(red.op, Call(func, coords, 0), partial))
     for d in reversed(range(n + 1)):
-        lo, extent = Const(INT32, 0), extents[d]
+        lo, extent = Const(INT32, 0), extents[(d + 1) % (n + 1)]
         if d < n and isinstance(stage.args[d], Var):  # pure dim: only the required region
             lo = simplify(region.req_min[d] - region.min[d])
             extent = simplify(region.req_max[d] - region.req_min[d] + 1)
