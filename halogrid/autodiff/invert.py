@@ -56,8 +56,21 @@ class LoopDomain:
         return v.min, simplify(v.min + v.extent - 1)
 
 
+_LEVEL = [0]  # adjoint nesting level of the propagate_adjoints call in progress
+
+
+def set_level(level: int) -> None:
+    """Adjoints of adjoints name their Vars apart, so a consumer's Vars (an earlier
+    adjoint's `_d0`) never collide with the producer Vars being solved for."""
+    _LEVEL[0] = level
+
+
+def producer_var(d: int) -> Var:
+    return Var(f"_d{d}" if _LEVEL[0] == 0 else f"_d{d}_{_LEVEL[0]}")
+
+
 def producer_vars(n: int) -> tuple[Var, ...]:
-    return tuple(Var(f"_d{d}") for d in range(n))
+    return tuple(producer_var(d) for d in range(n))
 
 
 def _and_all(conds: list[Expr]):
@@ -156,7 +169,7 @@ def _clamp_case(call_args, adjoint, domain: LoopDomain, name: str, cases: dict, 
     narrowed, args, targets, conds = dict(domain.narrowed), [], [], []
     kept = []
     for d, arg in enumerate(call_args):
-        u = Var(f"_d{d}")
+        u = producer_var(d)
         if d not in clamps:
             kept.append((d, arg))
             continue
@@ -170,7 +183,7 @@ def _clamp_case(call_args, adjoint, domain: LoopDomain, name: str, cases: dict, 
         else:
             narrowed[v] = (simplify(ops.max(vmin, hi - offset + 1)), vmax)
     sub_domain = replace(domain, narrowed=narrowed)
-    sub_targets = tuple(Var(f"_d{d}") for d, _ in kept)
+    sub_targets = tuple(producer_var(d) for d, _ in kept)
     found = gather(tuple(a for _, a in kept), adjoint, sub_domain, name, sub_targets, conds)
     if found is None:
         return None

@@ -25,7 +25,7 @@ from ..ir.simplify import simplify
 from ..ir.types import INT32
 from ..ir.visit import collect, mutate_with, substitute
 from .backprop import leaf_adjoints
-from .invert import Contribution, LoopDomain, contribution, producer_vars
+from .invert import Contribution, LoopDomain, contribution, producer_vars, set_level
 from .regions import forward_regions
 
 
@@ -50,6 +50,18 @@ class Derivative:
         return id(obj) in self._final
 
 
+def _adjoint_func(name: str) -> Func:
+    """A new adjoint Func, tagged with the nesting level of the walk creating it."""
+    f = Func(name, _kind="adjoint")
+    f.adjoint_level = _current_level()
+    return f
+
+
+def _current_level() -> int:
+    from .invert import _LEVEL
+    return _LEVEL[0]
+
+
 def _check_differentiable(obj) -> None:
     if isinstance(obj, RDom) or not hasattr(obj, "name"):
         raise errors.not_differentiable(f"with respect to {obj!r}", "it is not a Func, Buffer, "
@@ -70,7 +82,7 @@ def _type(obj):
 
 
 def _zeros(obj) -> Func:
-    f = Func(f"d_{obj.name}", _kind="adjoint")
+    f = _adjoint_func(f"d_{obj.name}")
     f[producer_vars(_dims(obj))] = ops.cast(_type(obj), 0)
     return f
 
@@ -84,6 +96,8 @@ def propagate_adjoints(loss, adjoint=None) -> Derivative:
     _check_differentiable(loss)
     seed, seed_extents = _seed(loss, adjoint)
     graph = build_graph([loss])
+    level = 1 + max((getattr(f, "adjoint_level", -1) for f in graph.funcs), default=-1)
+    set_level(level)
     regions = forward_regions(graph, seed_extents)
     walker = _ReverseWalk(graph, regions)
     walker.run(loss, seed)
@@ -98,7 +112,7 @@ def _seed(loss: Func, adjoint):
                 f"Func '{loss.name}'", f"it has {loss.dimensions()} dimension(s) and no output "
                 "adjoint was given", "Pass one: propagate_adjoints(f, adjoint_array), or reduce "
                 "the loss to 0-D")
-        seed = Func(f"d_{loss.name}", _kind="adjoint")
+        seed = _adjoint_func(f"d_{loss.name}")
         seed[()] = ops.cast(t, 1)
         return seed, []
     buf = adjoint if isinstance(adjoint, Buffer) else Buffer(_as_array(adjoint, t), name=f"d_{loss.name}_seed")
@@ -136,7 +150,7 @@ class _ReverseWalk:
     # -- assembling an adjoint Func from its contributions
     def _assemble(self, obj) -> Func:
         contributions = self.pending.pop(id(obj), [])
-        d = Func(f"d_{obj.name}", _kind="adjoint")
+        d = _adjoint_func(f"d_{obj.name}")
         t = _type(obj)
         targets = producer_vars(_dims(obj))
         pure = [ops.cast(t, c.value) for c in contributions if c.rdom is None and not c.is_scatter]
@@ -220,7 +234,7 @@ class _ReverseWalk:
         targets = producer_vars(f.dimensions())
         before = Call(self._prefix(f, k - 1), targets, 0)
         after = self._value_after(f, k, targets)
-        prev = Func(f"d_{f.name}_stage{k - 1}", _kind="adjoint")
+        prev = _adjoint_func(f"d_{f.name}_stage{k - 1}")
         if op in ("min", "max"):
             prev[targets] = ops.select(before == after, Call(d_k, targets, 0), ops.cast(f.type(), 0))
         else:
@@ -243,7 +257,7 @@ class _ReverseWalk:
         linear = ops.cast(INT32, 0)
         for rv in reduced:  # LAST dimension innermost: row-major position in the RDom
             linear = linear * rv.extent + (rv - rv.min)
-        first = Func(f"{f.name}_first{k}", _kind="adjoint")
+        first = _adjoint_func(f"{f.name}_first{k}")
         big = ops.cast(INT32, 2 ** 31 - 1)
         first[d.args] = big
         first[d.args] = ops.min(first[d.args], ops.select(other == final, linear, big))
@@ -274,6 +288,7 @@ class _ReverseWalk:
         key = (id(f), last)
         if key not in self.prefixes:
             copy = Func(f"{f.name}_upto{last}", _kind="forward_copy")
+            copy.adjoint_level = getattr(f, "adjoint_level", -1)
             to_copy = {Call: lambda c: Call(copy, c.args, c.index) if c.callee is f else None}
             for d in f.definitions[:last + 1]:
                 copy.definitions.append(Definition(
@@ -291,7 +306,7 @@ class _ReverseWalk:
             raise errors.not_differentiable(
                 f"update {k - 1} of Func '{f.name}'", "it reads f at other points while writing "
                 "along pure Vars", "Write the recurrence over an RDom (f[r] = f[r-1] ...)")
-        scan = Func(f"d_{f.name}_scan{k}", _kind="adjoint")
+        scan = _adjoint_func(f"d_{f.name}_scan{k}")
         targets = producer_vars(f.dimensions())
         scan[targets] = Call(d_k, targets, 0)
         rvars = domain.rvars
@@ -314,7 +329,7 @@ class _ReverseWalk:
         d = f.definitions[k]
         targets = producer_vars(f.dimensions())
         written = self._written(f, k, targets)
-        prev = Func(f"d_{f.name}_stage{k - 1}", _kind="adjoint")
+        prev = _adjoint_func(f"d_{f.name}_stage{k - 1}")
         kept = ops.select(written, ops.cast(f.type(), 0), Call(source, targets, 0))
         prev[targets] = kept
         for leaf, adjoint in self_reads:
