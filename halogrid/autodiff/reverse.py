@@ -22,6 +22,7 @@ from ..ir.expr import Call, Const, Expr, RVar, Var
 from ..ir.func import Definition, Func, RDom
 from ..ir.graph import build_graph
 from ..ir.simplify import simplify
+from ..ir.solve import invert
 from ..ir.types import INT32
 from ..ir.visit import collect, mutate_with, substitute
 from .backprop import leaf_adjoints
@@ -198,11 +199,13 @@ class _ReverseWalk:
         if not accumulates and _reduces_over_rdom(d, self_reads):
             return self._reduction(f, k, d_k, domain)
         source = d_k
-        if not accumulates and any(not _same(leaf.args, d.args) for leaf, _ in self_reads):
-            source = self._reverse_scan(f, k, d_k, self_reads, domain)
+        old = {leaf for leaf, _ in self_reads if _same(leaf.args, d.args) or _reads_old_value(d, leaf)}
+        if not accumulates and any(leaf not in old for leaf, _ in self_reads):
+            source = self._reverse_scan(f, k, d_k, [r for r in self_reads if r[0] not in old], domain)
             leaves = leaf_adjoints(d.values[0], Call(source, d.args, 0))
             self_reads = [(lf, a) for lf, a in leaves if isinstance(lf, Call) and lf.callee is f]
-        leaves = [(leaf, self._stage_values(f, k, d.args, a)) for leaf, a in leaves]
+        leaves = [(leaf, self._stage_values(f, k, d.args, a, old)) for leaf, a in leaves]
+        self_reads = [(leaf, a) for leaf, a in leaves if leaf in old]
         for leaf, adjoint in leaves:
             if isinstance(leaf, Call) and leaf.callee is f:
                 continue
@@ -224,7 +227,7 @@ class _ReverseWalk:
         if op in ("min", "max"):
             factor = self._first_hit(f, k, other, final)
         else:
-            factor = final / other
+            factor, rest = self._product_parts(f, k, other)
         for leaf, adjoint in leaf_adjoints(other, Call(d_k, lhs, 0)):
             adjoint = self._stage_values(f, k, lhs, adjoint) * factor
             self._send(leaf if isinstance(leaf, Param) else leaf.callee,
@@ -238,9 +241,34 @@ class _ReverseWalk:
         if op in ("min", "max"):
             prev[targets] = ops.select(before == after, Call(d_k, targets, 0), ops.cast(f.type(), 0))
         else:
-            prev[targets] = Call(d_k, targets, 0) * after / before
+            prev[targets] = Call(d_k, targets, 0) * substitute(rest, dict(zip(d.args, targets)))
         prev.compute_root()
         return prev
+
+    def _product_parts(self, f: Func, k: int, other: Expr):
+        """(d f / d term, d f / d initial value) of f[L] *= term over an RDom, exact even
+        when terms are zero: from the product of the non-zero terms and their count."""
+        d = f.definitions[k]
+        t = f.type()
+        one, zero = ops.cast(t, 1), ops.cast(t, 0)
+        if not all(isinstance(a, Var) for a in d.args):
+            raise errors.not_differentiable(
+                f"the product update of Func '{f.name}'", "its left side is not made of Vars",
+                "Write the product over Vars, e.g. hg.product(...)")
+        nonzero = _adjoint_func(f"{f.name}_nonzero{k}")
+        nonzero[d.args] = one
+        nonzero[d.args] = nonzero[d.args] * ops.select(other == zero, one, other)
+        zeros = _adjoint_func(f"{f.name}_zeros{k}")
+        zeros[d.args] = ops.cast(INT32, 0)
+        zeros[d.args] = zeros[d.args] + ops.select(other == zero, 1, 0)
+        nonzero.compute_root()
+        zeros.compute_root()
+        before = Call(self._prefix(f, k - 1), d.args, 0)
+        prod, count = Call(nonzero, d.args, 0), Call(zeros, d.args, 0)
+        term = ops.select(other == zero, ops.select(count == 1, prod * before, zero),
+                          ops.select(count == 0, prod * before / other, zero))
+        rest = ops.select(count == 0, prod, zero)
+        return term, rest
 
     def _first_hit(self, f: Func, k: int, other: Expr, final: Expr) -> Expr:
         """1 for the single term of a min/max reduction that the gradient goes to: the
@@ -268,16 +296,17 @@ class _ReverseWalk:
         target = f if k == len(f.definitions) - 1 else self._prefix(f, k)
         return Call(target, tuple(args), 0)
 
-    def _stage_values(self, f: Func, k: int, lhs, e: Expr) -> Expr:
+    def _stage_values(self, f: Func, k: int, lhs, e: Expr, old=frozenset()) -> Expr:
         """e with reads of f replaced by f as stage k saw it: before the update at the
-        written point, after this stage's earlier iterations elsewhere."""
+        written point (and at points `old` that later iterations overwrite), after this
+        stage's earlier iterations elsewhere."""
         if len(f.definitions) == 1:
             return e
 
         def rewrite(call: Call):
             if call.callee is not f:
                 return None
-            stage = k - 1 if _same(call.args, lhs) else k
+            stage = k - 1 if _same(call.args, lhs) or call in old else k
             if stage == len(f.definitions) - 1:
                 return None
             return Call(self._prefix(f, stage), call.args, call.index)
@@ -302,7 +331,8 @@ class _ReverseWalk:
     def _reverse_scan(self, f: Func, k: int, d_k: Func, self_reads, domain) -> Func:
         """A copy of d(f, k) updated in reverse iteration order (the adjoint of a scan)."""
         d = f.definitions[k]
-        if any(not isinstance(a, RVar) for a in d.args):
+        parallel_dims = [i for i, a in enumerate(d.args) if isinstance(a, Var)]
+        if any(leaf.args[i] is not d.args[i] for leaf, _ in self_reads for i in parallel_dims):
             raise errors.not_differentiable(
                 f"update {k - 1} of Func '{f.name}'", "it reads f at other points while writing "
                 "along pure Vars", "Write the recurrence over an RDom (f[r] = f[r-1] ...)")
@@ -325,21 +355,21 @@ class _ReverseWalk:
         return scan
 
     def _previous(self, f: Func, k: int, source: Func, self_reads, domain) -> Func:
-        """d(f, k-1): `source` masked where stage k wrote, plus same-point self-reads."""
+        """d(f, k-1): `source` masked where stage k wrote, plus what the reads of
+        not-yet-written values (`self_reads`) send back."""
         d = f.definitions[k]
         targets = producer_vars(f.dimensions())
         written = self._written(f, k, targets)
         prev = _adjoint_func(f"d_{f.name}_stage{k - 1}")
         kept = ops.select(written, ops.cast(f.type(), 0), Call(source, targets, 0))
         prev[targets] = kept
-        for leaf, adjoint in self_reads:
-            if _same(leaf.args, d.args):
-                self.counter += 1
-                for c in contribution(leaf.args, adjoint, domain, f"r_adj{self.counter}"):
-                    if c.rdom is None and not c.is_scatter:
-                        prev[targets] = prev[targets] + c.value
-                    else:
-                        prev[c.args] = prev[c.args] + c.value
+        for leaf, adjoint in self_reads:  # reads of values this stage had not yet written
+            self.counter += 1
+            for c in contribution(leaf.args, adjoint, domain, f"r_adj{self.counter}"):
+                if c.rdom is None and not c.is_scatter:
+                    prev[targets] = prev[targets] + c.value
+                else:
+                    prev[c.args] = prev[c.args] + c.value
         prev.compute_root()
         return prev
 
@@ -347,19 +377,43 @@ class _ReverseWalk:
         """Bool: stage k of f wrote at `targets` (its left side must be Vars or RVars)."""
         d = f.definitions[k]
         rng = self.regions.of_stage(f, k)
-        conds, mapping = [], {}
+        conds = []
         for i, (a, t) in enumerate(zip(d.args, targets)):
             if isinstance(a, Var):
                 conds += [rng.min[i] <= t, t <= rng.max[i]]
-            elif isinstance(a, RVar) and a not in mapping:
-                mapping[a] = t
-                conds += [a.min <= t, t <= simplify(a.min + a.extent - 1)]
-            else:
-                raise errors.not_differentiable(
-                    f"update {k - 1} of Func '{f.name}'", "it overwrites values at computed "
-                    "locations", "Use an accumulating update (+=, -=) or index by Vars/RVars")
+        reduced = [i for i, a in enumerate(d.args) if not isinstance(a, Var)]
+        rvars = [RVar(r, j) for r in d.rdoms for j in range(r.dimensions())]
+        inv = invert(tuple(d.args[i] for i in reduced), rvars, tuple(targets[i] for i in reduced))
+        if inv is None or inv.multiplicity or collect(tuple(inv.solutions.values()), RVar):
+            raise errors.not_differentiable(
+                f"update {k - 1} of Func '{f.name}'", "it overwrites values at computed "
+                "locations", "Use an accumulating update (+=, -=) or index by invertible "
+                "expressions of Vars/RVars")
+        mapping = inv.solutions
+        conds += list(inv.predicates)
+        for rv, sol in mapping.items():
+            conds += [rv.min <= sol, sol <= simplify(rv.min + rv.extent - 1)]
         conds += [substitute(p, mapping) for p in d.predicate()]
         return _all(conds) if conds else Const(ops.to_expr(True).type, True)
+
+
+def _reads_old_value(d, leaf: Call) -> bool:
+    """True when the point `leaf` reads is written by a LATER iteration of the update
+    (so the read sees the value from before the update), as in f[s] = f[s+1] / 2."""
+    rvars = [RVar(r, j) for r in d.rdoms for j in range(r.dimensions())]
+    dims = [i for i, a in enumerate(d.args) if not isinstance(a, Var)]
+    probes = tuple(Var(f"_probe{i}") for i in dims)
+    inv = invert(tuple(d.args[i] for i in dims), rvars, probes)
+    if inv is None or inv.multiplicity or len(inv.solutions) != len(rvars):
+        return False
+    at_read = dict(zip(probes, (leaf.args[i] for i in dims)))
+    for rv in rvars:  # iteration order: first RVar outermost
+        delta = simplify(substitute(inv.solutions[rv], at_read) - rv)
+        if not isinstance(delta, Const):
+            return False
+        if delta.value != 0:
+            return delta.value > 0
+    return False
 
 
 def _same(a: tuple, b: tuple) -> bool:
