@@ -8,6 +8,7 @@ skips the LLVM compile. A module that fails to load is deleted and rebuilt.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -23,6 +24,18 @@ from ..ir.graph import Graph
 
 _MEMORY: dict[str, tuple] = {}
 FORMAT_VERSION = "4"
+
+
+@functools.lru_cache(maxsize=1)
+def library_fingerprint() -> str:
+    """Hash of halogrid's own source: a changed compiler never reuses old modules."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digest = hashlib.sha256()
+    for folder, _, files in sorted(os.walk(root)):
+        for name in sorted(f for f in files if f.endswith(".py")):
+            with open(os.path.join(folder, name), "rb") as fh:
+                digest.update(name.encode() + fh.read())
+    return digest.hexdigest()[:16]
 
 
 class _Serializer:
@@ -64,7 +77,7 @@ def pipeline_key(graph: Graph, target: str, extra: str = "") -> str:
     """sha256 of the canonical description of everything that shapes the generated code."""
     from .. import __version__
     ser = _Serializer()
-    parts = [FORMAT_VERSION, __version__, numba.__version__, target, extra]
+    parts = [FORMAT_VERSION, __version__, library_fingerprint(), numba.__version__, target, extra]
     for inp in graph.inputs:
         parts.append(f"input {ser.obj(inp)} {json.dumps(str(inp.name))} {inp.type()!r} "
                      f"{inp.dimensions()} {type(inp).__name__}")
