@@ -69,7 +69,8 @@ def _perturbed(inputs: dict, names, direction: dict, step: float) -> dict:
     for name in names:
         base = np.asarray(inputs[name], dtype=np.float64)
         value = base + step * direction[name]
-        moved[name] = value.astype(np.asarray(inputs[name]).dtype) if np.ndim(base) else float(value)
+        dtype = np.asarray(inputs[name]).dtype
+        moved[name] = value.astype(dtype) if np.ndim(base) else float(value)
     return moved
 
 

@@ -119,7 +119,6 @@ def test_output_adjoint_of_the_wrong_rank_or_type_raises():
 
 
 def test_derivative_of_an_rdom_raises():
-    x = hg.Var("x")
     a = hg.ImageParam(F64, 1, "a")
     r = hg.RDom([(0, 3)], name="r")
     loss = hg.Func("loss")
@@ -128,4 +127,3 @@ def test_derivative_of_an_rdom_raises():
     d = hg.propagate_adjoints(loss)
     with pytest.raises(hg.DifferentiationError):
         d[r]
-    del x
