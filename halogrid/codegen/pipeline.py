@@ -53,6 +53,14 @@ class Pipeline:
         from ..ir.printer import func_text
         return [func_text(f) for f in build_graph(self.outputs).funcs]
 
+    def auto_schedule(self, target: str = "cpu") -> "Pipeline":
+        """Schedule every unscheduled Func of the pipeline (schedule/auto.py); returns self."""
+        _check_target(target)
+        from ..schedule.auto import auto_schedule
+        auto_schedule(self.outputs, target)
+        self._lowered = None
+        return self
+
     # -- compile and run
     def compile(self, target: str = "cpu") -> "CompiledPipeline":
         _check_target(target)

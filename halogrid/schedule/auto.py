@@ -1,0 +1,87 @@
+"""The autoscheduler: one pass over a pipeline (forward and adjoint Funcs alike).
+
+Rules, in order, for Funcs the user left unscheduled:
+  * store or recompute: a pure Func read at several distinct points by its consumers
+    (a stencil input, or a forward value an adjoint gathers over an RDom) is stored
+    (compute_root) so it is not recomputed per read; pointwise Funcs stay inlined;
+  * pure definitions of stored Funcs: the outermost loop runs in parallel and the
+    innermost is vectorised by 8 (clamps peeled by partition_loops);
+  * updates: parallel over the outermost pure Var when each iteration owns its point;
+    associative reductions and scatters (+=, min/max ...) go parallel over their
+    outermost RVar, and the runtime picks private accumulators or atomics.
+Directives a Func already has are never overridden; a directive the legality checks
+refuse is skipped (the default schedule is always a valid fallback). Parallel loops
+fall back to serial code for small problems, so small pipelines keep their speed.
+"""
+
+from __future__ import annotations
+
+from .. import errors
+from ..ir.expr import Call, RVar, Var
+from ..ir.graph import build_graph
+from ..ir.visit import collect
+from .defaults import is_stored
+from .directives import Stage, schedule_of
+
+VECTOR_WIDTH = 8
+
+
+def auto_schedule(outputs, target: str = "cpu") -> None:
+    """Schedule every Func reachable from `outputs` (see the module docstring)."""
+    graph = build_graph(outputs)
+    for f in graph.funcs:
+        if schedule_of(f).compute is None and _worth_storing(f, graph):
+            f.compute_root()
+    for f in graph.funcs:
+        if is_stored(f, graph.outputs) and f.dimensions() > 0:
+            _schedule_pure(f)
+            for i in range(1, len(f.definitions)):
+                _schedule_update(f, i)
+
+
+def _worth_storing(f, graph) -> bool:
+    """A pure Func read at two or more distinct points (per consumer definition)."""
+    if len(f.definitions) != 1 or any(f is o for o in graph.outputs):
+        return False
+    for consumer in graph.consumers.get(id(f), []):
+        for d in consumer.definitions:
+            reads = {c.args for c in collect(tuple(d.args) + tuple(d.values), Call)
+                     if c.callee is f}
+            if len(reads) > 1 or (reads and d.rdoms):
+                return True
+    return False
+
+
+def _customised(f, index: int) -> bool:
+    s = f.definitions[index].schedule
+    return s is not None and bool(s.splits or s.kinds or s.rfactor or s.atomic or s.partition)
+
+
+def _try(directive) -> None:
+    try:
+        directive()
+    except errors.ScheduleError:
+        pass  # the default loop stays: always valid
+
+
+def _schedule_pure(f) -> None:
+    if _customised(f, 0):
+        return
+    args = f.args()
+    if len(args) >= 2:
+        _try(lambda: f.parallel(args[0]))
+    _try(lambda: f.vectorize(args[-1], VECTOR_WIDTH))
+
+
+def _schedule_update(f, index: int) -> None:
+    if _customised(f, index):
+        return
+    d = f.definitions[index]
+    stage = Stage(f, index)
+    pure = [a for a in d.args if isinstance(a, Var)]
+    rvars = [RVar(r, k) for r in d.rdoms for k in range(r.dimensions())]
+    if pure:
+        _try(lambda: stage.parallel(pure[0]))
+    elif rvars:
+        _try(lambda: stage.parallel(rvars[0]))
+
