@@ -32,9 +32,10 @@ def _sq_loss(out, target, extra=None):
 
 
 def _compiled(fwd_outputs, loss, wrt):
-    fwd = hg.Pipeline(fwd_outputs).compile()
+    """Forward and forward+loss+gradients pipelines, both auto-scheduled."""
     d = hg.propagate_adjoints(loss)
-    grad = hg.Pipeline([loss] + [d[p] for p in wrt]).compile()
+    grad = hg.Pipeline([loss] + [d[p] for p in wrt]).auto_schedule().compile()
+    fwd = hg.Pipeline(fwd_outputs).auto_schedule().compile()
     return fwd, grad
 
 
