@@ -10,35 +10,14 @@ from __future__ import annotations
 from ..ir.buffer import Param
 from ..ir.expr import Call, Expr
 from ..ir.ops import cast
+from ..ir.visit import post_order
 from .rules import partials
-
-
-def _post_order(root: Expr) -> list[Expr]:
-    order: list[Expr] = []
-    seen: set[int] = set()
-
-    def visit(node: Expr) -> None:
-        stack = [(node, False)]
-        while stack:
-            n, expanded = stack.pop()
-            if expanded:
-                order.append(n)
-                continue
-            if id(n) in seen:
-                continue
-            seen.add(id(n))
-            stack.append((n, True))
-            if not isinstance(n, Call):
-                stack.extend((c, False) for c in n.children())
-
-    visit(root)
-    return order
 
 
 def leaf_adjoints(value: Expr, seed: Expr) -> list[tuple[Expr, Expr]]:
     """[(leaf, adjoint)] for Call and Param leaves of `value`, in first-use order."""
     adjoint: dict = {value: cast(value.type, seed)}
-    order = _post_order(value)
+    order = post_order((value,), stop_at=(Call,))
     for node in reversed(order):
         a = adjoint.get(node)
         if a is None or isinstance(node, (Call, Param)):

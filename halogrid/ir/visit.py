@@ -95,3 +95,23 @@ def collect(exprs, node_type: type) -> list:
     found: list = []
     walk(exprs, lambda n: found.append(n) if isinstance(n, node_type) else None)
     return found
+
+
+def post_order(roots, stop_at: tuple = ()) -> list[Expr]:
+    """Distinct nodes reachable from `roots`, every node after all its children.
+    Children of nodes of the types in `stop_at` are not visited."""
+    order: list[Expr] = []
+    seen: set[int] = set()
+    stack = [(r, False) for r in roots]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if not isinstance(node, stop_at):
+            stack.extend((c, False) for c in node.children())
+    return order

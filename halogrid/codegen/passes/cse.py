@@ -14,7 +14,7 @@ import itertools
 
 from ...ir.buffer import Param
 from ...ir.expr import Const, Expr, Extent, RVar, Var
-from ...ir.visit import substitute
+from ...ir.visit import post_order, substitute
 from ..stmt import Block, For, IfThenElse, Let, Store, Stmt, block
 
 _LEAVES = (Const, Var, RVar, Param, Extent)
@@ -42,7 +42,7 @@ def _walk(s: Stmt, counter) -> Stmt:
 
 def _tree_counts(roots) -> dict:
     """How often each node occurs when the expressions are read as trees."""
-    order = _post_order(roots)
+    order = post_order(roots)
     totals = {n: 0 for n in order}
     for root in roots:
         totals[root] += 1
@@ -52,26 +52,10 @@ def _tree_counts(roots) -> dict:
     return totals
 
 
-def _post_order(roots) -> list[Expr]:
-    order, seen = [], set()
-    stack = [(r, False) for r in roots]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        stack.extend((c, False) for c in node.children())
-    return order
-
-
 def _cse_store(s: Store, counter) -> Stmt:
     roots = list(s.index) + [s.value]
     totals = _tree_counts(roots)
-    repeated = [n for n in _post_order(roots)
+    repeated = [n for n in post_order(roots)
                 if totals[n] > 1 and not isinstance(n, _LEAVES)]
     if not repeated:
         return s
