@@ -166,8 +166,7 @@ def _clamp_parts(arg: Expr, domain: LoopDomain):
 def _clamp_case(call_args, adjoint, domain: LoopDomain, name: str, cases: dict, clamps: dict):
     """The part of a clamped read's adjoint where each clamped dim is inside ('in') or
     past its low/high edge (the edge pixel collects every read beyond it)."""
-    narrowed, args, targets, conds = dict(domain.narrowed), [], [], []
-    kept = []
+    narrowed, conds, kept = dict(domain.narrowed), [], []
     for d, arg in enumerate(call_args):
         u = producer_var(d)
         if d not in clamps:

@@ -357,7 +357,6 @@ class _ReverseWalk:
     def _previous(self, f: Func, k: int, source: Func, self_reads, domain) -> Func:
         """d(f, k-1): `source` masked where stage k wrote, plus what the reads of
         not-yet-written values (`self_reads`) send back."""
-        d = f.definitions[k]
         targets = producer_vars(f.dimensions())
         written = self._written(f, k, targets)
         prev = _adjoint_func(f"d_{f.name}_stage{k - 1}")

@@ -11,31 +11,12 @@ inputs, beyond what the pipeline needs).
 from __future__ import annotations
 
 from .. import errors
-from ..ir.bounds import Region
-from ..ir.expr import Call, Var
-from ..ir.interval import Interval, bounds_of, union
+from ..ir.bounds import Region, footprint, merge
+from ..ir.expr import Var
+from ..ir.interval import Interval, bounds_of
 from ..ir.simplify import simplify
 from ..ir.types import INT32
-from ..ir.visit import collect
 from .stmt import Let
-
-
-def _merge(acc, new):
-    return new if acc is None else [union(a, b) for a, b in zip(acc, new)]
-
-
-def footprint(func, exprs, scope: dict, consumer_name: str) -> list[Interval] | None:
-    """Per dimension, the union of the intervals at which `exprs` call `func`."""
-    out = None
-    for call in collect(tuple(exprs), Call):
-        if call.callee is not func:
-            continue
-        ivs = [bounds_of(a, scope) for a in call.args]
-        for d, iv in enumerate(ivs):
-            if not iv.bounded:
-                raise errors.unbounded_index(consumer_name, func.name, d)
-        out = _merge(out, ivs)
-    return out
 
 
 def local_region(func, stages: list, required: list[Interval], whole: Region,
@@ -55,10 +36,10 @@ def local_region(func, stages: list, required: list[Interval], whole: Region,
         lhs = [bounds_of(a, scope) for a in s.args]
         if not all(iv.bounded for iv in lhs):
             raise errors.unbounded_index(func.name, func.name, 0)
-        alloc = _merge(alloc, lhs)
+        alloc = merge(alloc, lhs)
         own = footprint(func, s.exprs(), scope, func.name)
         if own is not None:
-            alloc = _merge(alloc, own)
+            alloc = merge(alloc, own)
     for d, iv in enumerate(alloc):
         lets.append(Let(region.min[d], simplify(_max(iv.min, whole.min[d]))))
         lets.append(Let(region.max[d], simplify(_min(iv.max, whole.max[d]))))

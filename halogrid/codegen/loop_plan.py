@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import errors
-from ..ir.expr import Const, Expr, RVar, Var
+from ..ir.expr import Const, Expr, Var
 from ..ir.simplify import simplify
 from ..ir.types import INT32
 from ..ir.visit import collect, substitute

@@ -91,21 +91,23 @@ def stage_scope(stage: Stage, region: Region) -> dict:
     return {v: Interval(lo[d], hi[d]) for d, v in stage.pure_dims}
 
 
-def _call_footprint(stage: Stage, scope: dict, callee, dims: int, where) -> list[Interval] | None:
-    """Union over calls of `callee` in `stage` of each index's interval (None: no call)."""
+def footprint(callee, exprs, scope: dict, where: str) -> list[Interval] | None:
+    """Per dimension, the union of the intervals at which `exprs` call `callee` (None:
+    no call); an unbounded index raises, naming `where` (the calling Func)."""
     result = None
-    for call in collect(stage.exprs(), Call):
+    for call in collect(tuple(exprs), Call):
         if call.callee is not callee:
             continue
         intervals = [bounds_of(a, scope) for a in call.args]
         for d, iv in enumerate(intervals):
             if not iv.bounded:
                 raise errors.unbounded_index(where, callee.name, d)
-        result = intervals if result is None else [union(a, b) for a, b in zip(result, intervals)]
+        result = merge(result, intervals)
     return result
 
 
-def _merge(acc, new):
+def merge(acc, new):
+    """Dimension-wise union of two interval lists (None: nothing yet)."""
     if new is None:
         return acc
     return new if acc is None else [union(a, b) for a, b in zip(acc, new)]
@@ -128,7 +130,7 @@ def infer(funcs: list, stages: dict, outputs: list, inputs: list) -> BoundsResul
         for f in funcs:
             for s in stages[id(f)]:
                 scope = stage_scope(s, result.regions[id(f)])
-                reads = _call_footprint(s, scope, inp, inp.dimensions(), f.name)
+                reads = footprint(inp, s.exprs(), scope, f.name)
                 for d, iv in enumerate(reads or []):
                     result.input_reads.append((f, inp, d, iv.simplified()))
     return result
@@ -144,7 +146,7 @@ def _infer_func(f, stages, outputs, result: BoundsResult, consumer_stages) -> No
         required = [Interval(_zero(), e - 1) for e in extents]
     for s in consumer_stages:
         scope = stage_scope(s, result.regions[id(s.func)])
-        required = _merge(required, _call_footprint(s, scope, f, n, s.func.name))
+        required = merge(required, footprint(f, s.exprs(), scope, s.func.name))
     if required is None:
         raise errors.InternalError(f"stored Func {f.name} has no consumer and is no output")
     for d, iv in enumerate(required):
@@ -159,8 +161,8 @@ def _infer_func(f, stages, outputs, result: BoundsResult, consumer_stages) -> No
             if not iv.bounded:
                 raise errors.unbounded_index(f.name, f.name, d)
             lhs.append(iv)
-        allocated = _merge(allocated, lhs)
-        allocated = _merge(allocated, _call_footprint(s, scope, f, n, f.name))
+        allocated = merge(allocated, lhs)
+        allocated = merge(allocated, footprint(f, s.exprs(), scope, f.name))
     for d, iv in enumerate(allocated):
         result.lets.append((region.min[d], simplify(iv.min)))
         result.lets.append((region.max[d], simplify(iv.max)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 
 from ...ir.buffer import Param
-from ...ir.expr import Const, Expr, Extent, RVar, Var
+from ...ir.expr import Const, Extent, RVar, Var
 from ...ir.visit import post_order, substitute
 from ..stmt import Block, For, IfThenElse, Let, Store, Stmt, block
 
