@@ -9,7 +9,7 @@ import numpy as np
 import halogrid as hg
 
 VERSION = hg.__version__
-UNSUPPORTED = {"W2": "not written yet", "W4": "not written yet", "W7": "not written yet"}
+UNSUPPORTED = {"W4": "not written yet", "W7": "not written yet"}
 
 _TAPS5 = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
 
@@ -21,9 +21,10 @@ def _params(names, dims):
 def _sq_loss(out, target, extra=None):
     """L = sum((out - target)^2) (+ extra), a 0-D Func."""
     r = hg.RDom(target)
+    at = tuple(r[i] for i in range(target.dimensions()))
     loss = hg.Func("loss")
     loss[()] = 0.0
-    loss[()] += (out[r[0], r[1]] - target[r[0], r[1]]) ** 2
+    loss[()] += (out[at] - target[at]) ** 2
     if extra is not None:
         total = hg.Func("total")
         total[()] = loss[()] + extra[()]
@@ -133,5 +134,23 @@ def w6():
     return p, [out, hist], _sq_loss(out, p["target"], hloss)
 
 
-BUILDERS = {"W1": _builder(w1, ("inp", "k")), "W3": _builder(w3, ("inp",)),
+def w2():
+    p = _params(["inp", "k", "target"], [3, 4, 3])
+    c, y, x = hg.Var("c"), hg.Var("y"), hg.Var("x")
+    # Zero boundary as a Func that is 0 everywhere and overwritten with inp on inp's
+    # domain: no clamped index, so the adjoint is a plain gather (constant_exterior's
+    # adjoint splits into 27 boundary pieces and takes minutes to compile).
+    padded = hg.Func("padded")
+    padded[c, y, x] = 0.0
+    ri = hg.RDom([(0, p["inp"].height()), (0, p["inp"].width())], name="ri")
+    padded[c, ri[0], ri[1]] = p["inp"][c, ri[0], ri[1]]
+    padded.compute_root()
+    r = hg.RDom([(0, 16), (0, 3), (0, 3)], name="r")
+    out = hg.Func("out")
+    out[c, y, x] = hg.sum(padded[r[0], y + r[1] - 1, x + r[2] - 1] * p["k"][c, r[0], r[1], r[2]])
+    return p, [out], _sq_loss(out, p["target"])
+
+
+BUILDERS = {"W1": _builder(w1, ("inp", "k")), "W2": _builder(w2, ("inp", "k")),
+            "W3": _builder(w3, ("inp",)),
             "W5": _builder(w5, ("H3", "inp")), "W6": _builder(w6, ("lut", "inp"), fwd_count=2)}
