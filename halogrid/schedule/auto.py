@@ -8,7 +8,9 @@ Rules, in order, for Funcs the user left unscheduled:
     innermost stays a plain contiguous loop for LLVM to vectorise (measured on W1/W3
     gradients at 1 MP: explicit vectorize(x, 8) with loop partitioning tripled the code,
     compiled slower and ran 1.9-2.4x slower than parallel alone);
-  * updates: parallel over the outermost pure Var when each iteration owns its point;
+  * updates: parallel over the outermost pure Var when each iteration owns its point,
+    except updates of a fixed slice (the edge rows of a boundary condition's adjoint),
+    whose work is too small to pay for a parallel launch and its compile time;
     associative reductions and scatters (+=, min/max ...) go parallel over their
     outermost RVar, and the runtime picks private accumulators or atomics.
 Directives a Func already has are never overridden; a directive the legality checks
@@ -75,6 +77,8 @@ def _schedule_update(f, index: int) -> None:
     if _customised(f, index):
         return
     d = f.definitions[index]
+    if any(not isinstance(a, Var) and not collect((a,), RVar) for a in d.args):
+        return  # writes a fixed slice (an image edge): too little work for threads
     stage = Stage(f, index)
     pure = [a for a in d.args if isinstance(a, Var)]
     rvars = [RVar(r, k) for r in d.rdoms for k in range(r.dimensions())]
