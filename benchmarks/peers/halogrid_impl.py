@@ -9,7 +9,7 @@ import numpy as np
 import halogrid as hg
 
 VERSION = hg.__version__
-UNSUPPORTED = {"W4": "not written yet", "W7": "not written yet"}
+UNSUPPORTED = {"W4": "not written yet"}
 
 _TAPS5 = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
 
@@ -151,6 +151,64 @@ def w2():
     return p, [out], _sq_loss(out, p["target"])
 
 
+def _corner(t, n, k):
+    """Cell index and tent weight of corner k (an RVar or int in {0, 1}) of coordinate
+    t on n cells: index clamp(floor(t) + k, 0, n-1), weight 1-frac or frac of the
+    unclamped floor."""
+    lo = hg.floor(t)
+    frac = t - lo
+    return hg.clamp(hg.i32(lo) + k, 0, n - 1), hg.select(k == 0, 1.0 - frac, frac)
+
+
+def w7():
+    p = _params(["inp", "target"], [2, 2])
+    x, y, z, c = hg.Var("x"), hg.Var("y"), hg.Var("z"), hg.Var("c")
+    img = p["inp"]
+    gh, gw, gd = img.height() / 8, img.width() / 8, 16
+
+    def trilinear(py, px, k):
+        """Cell (cy, cx, cz) and weight of corner k (3-D RDom) for pixel (py, px)."""
+        cy, wy = _corner(hg.f32(py) / 8.0, gh, k[0])
+        cx, wx = _corner(hg.f32(px) / 8.0, gw, k[1])
+        cz, wz = _corner(img[py, px] * 15.0, gd, k[2])
+        return cy, cx, cz, wy * wx * wz
+
+    # Splat: one scatter over pixels x 8 corners; channel c is (value, weight).
+    rp = hg.RDom([(0, img.height()), (0, img.width()), (0, 2), (0, 2), (0, 2)], name="rp")
+    cy, cx, cz, wt = trilinear(rp[0], rp[1], [rp[2], rp[3], rp[4]])
+    grid = hg.Func("grid")
+    grid[y, x, z, c] = 0.0
+    grid[cy, cx, cz, c] += wt * hg.select(c == 0, img[rp[0], rp[1]], 1.0)
+    # Blur along z, x, y with [1,4,6,4,1]/16. grid is 0 outside the cells the splat
+    # writes, so reading past the grid gives the zero boundary without a condition.
+    blurs = []
+    src = grid
+    for axis in (2, 1, 0):
+        f = hg.Func("blur" + "yxz"[axis])
+        at = [y, x, z]
+
+        def tap(j, at=at, axis=axis, src=src):
+            idx = list(at)
+            idx[axis] = idx[axis] + (j - 2)
+            return src[idx[0], idx[1], idx[2], c]
+        f[y, x, z, c] = sum(tap(j) * w for j, w in enumerate(_TAPS5))
+        f.compute_root()
+        blurs.append(f)
+        src = f
+    blurred = src
+    grid.compute_root()
+    # Slice at the same 8 corners per pixel.
+    rk = hg.RDom([(0, 2), (0, 2), (0, 2)], name="rk")
+    cy, cx, cz, wt = trilinear(y, x, [rk[0], rk[1], rk[2]])
+    sliced = hg.Func("sliced")
+    sliced[y, x, c] = hg.sum(wt * blurred[cy, cx, cz, c])
+    sliced.compute_root()
+    out = hg.Func("out")
+    out[y, x] = sliced[y, x, 0] / sliced[y, x, 1]
+    return p, [out], _sq_loss(out, p["target"])
+
+
 BUILDERS = {"W1": _builder(w1, ("inp", "k")), "W2": _builder(w2, ("inp", "k")),
             "W3": _builder(w3, ("inp",)),
-            "W5": _builder(w5, ("H3", "inp")), "W6": _builder(w6, ("lut", "inp"), fwd_count=2)}
+            "W5": _builder(w5, ("H3", "inp")), "W6": _builder(w6, ("lut", "inp"), fwd_count=2),
+            "W7": _builder(w7, ("inp",))}
