@@ -9,7 +9,7 @@ import numpy as np
 import halogrid as hg
 
 VERSION = hg.__version__
-UNSUPPORTED = {"W4": "not written yet"}
+UNSUPPORTED = {}
 
 _TAPS5 = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
 
@@ -208,7 +208,25 @@ def w7():
     return p, [out], _sq_loss(out, p["target"])
 
 
+def w4():
+    p = _params(["inp", "guide", "A", "target"], [3, 2, 5, 3])
+    x, y, c, k = hg.Var("x"), hg.Var("y"), hg.Var("c"), hg.Var("k")
+    img, guide, grid = p["inp"], p["guide"], p["A"]
+    rk = hg.RDom([(0, 2), (0, 2), (0, 2)], name="rk")
+    cy, wy = _corner((hg.f32(y) + 0.5) / 16.0 - 0.5, grid.dim_extent(0), rk[0])
+    cx, wx = _corner((hg.f32(x) + 0.5) / 16.0 - 0.5, grid.dim_extent(1), rk[1])
+    cz, wz = _corner(guide[y, x] * 8.0 - 0.5, grid.dim_extent(2), rk[2])
+    coeff = hg.Func("coeff")
+    coeff[y, x, c, k] = hg.sum(wy * wx * wz * grid[cy, cx, cz, c, k])
+    coeff.compute_root()
+    out = hg.Func("out")
+    out[y, x, c] = (coeff[y, x, c, 0] * img[y, x, 0] + coeff[y, x, c, 1] * img[y, x, 1]
+                    + coeff[y, x, c, 2] * img[y, x, 2] + coeff[y, x, c, 3])
+    return p, [out], _sq_loss(out, p["target"])
+
+
 BUILDERS = {"W1": _builder(w1, ("inp", "k")), "W2": _builder(w2, ("inp", "k")),
             "W3": _builder(w3, ("inp",)),
-            "W5": _builder(w5, ("H3", "inp")), "W6": _builder(w6, ("lut", "inp"), fwd_count=2),
+            "W4": _builder(w4, ("A", "guide", "inp")), "W5": _builder(w5, ("H3", "inp")),
+            "W6": _builder(w6, ("lut", "inp"), fwd_count=2),
             "W7": _builder(w7, ("inp",))}
