@@ -137,8 +137,10 @@ def contribution(call_args: tuple, adjoint: Expr, domain: LoopDomain,
         return [scatter(call_args, adjoint, domain, name)]
     clamps = {d: p for d, a in enumerate(call_args) if (p := _clamp_parts(a, domain)) is not None}
     if clamps:
+        choices = [("in",) if _zero_outside(adjoint, *clamps[d]) else ("in", "lo", "hi")
+                   for d in clamps]
         parts = [_clamp_case(call_args, adjoint, domain, name, dict(zip(clamps, cases)), clamps)
-                 for cases in itertools.product(("in", "lo", "hi"), repeat=len(clamps))]
+                 for cases in itertools.product(*choices)]
         if all(p is not None for p in parts):
             return parts
     found = gather(call_args, adjoint, domain, name)
@@ -161,6 +163,16 @@ def _clamp_parts(arg: Expr, domain: LoopDomain):
             v in loop_vars for v in collect((e.b,), (Var, RVar))):
         return e.a, (e.b if e.op == "+" else simplify(Const(e.type, 0) - e.b)), lo, hi
     return None
+
+
+def _zero_outside(adjoint: Expr, v, offset, lo, hi) -> bool:
+    """True when the adjoint tests lo <= v + offset < hi + 1 itself (constant_exterior's
+    select): then reads clamped from outside carry zero and need no edge terms."""
+    e = simplify(v + offset)
+    tests = {(b.op, id(b.a), id(b.b)) for b in collect((adjoint,), Binary)}
+    above = ("<=", id(simplify(lo)), id(e)) in tests
+    below = ("<", id(e), id(simplify(hi + 1))) in tests or ("<=", id(e), id(simplify(hi))) in tests
+    return above and below
 
 
 def _clamp_case(call_args, adjoint, domain: LoopDomain, name: str, cases: dict, clamps: dict):
