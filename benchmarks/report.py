@@ -64,6 +64,26 @@ def markdown_table(rows):
     return "\n".join(lines)
 
 
+def summary_markdown(rows):
+    """Compact table: one line per (workload, size), one "fwd / grad ms" column per
+    system, in first-seen order; a system that did not run shows its status word."""
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    keys = list(dict.fromkeys((r["workload"], r["size"]) for r in rows))
+    by_key = {(r["workload"], r["size"], r["system"]): r for r in rows}
+    lines = ["| workload | size | " + " | ".join(systems) + " |",
+             "|---|---|" + "---|" * len(systems)]
+    for workload, size in keys:
+        entries = []
+        for name in systems:
+            row = by_key.get((workload, size, name), {})
+            if row.get("status") == "ok":
+                entries.append(f"{row['fwd']['median_ms']:.1f} / {row['grad']['median_ms']:.1f}")
+            else:
+                entries.append(row.get("status", "").split(":")[0])
+        lines.append(f"| {workload} | {size} | " + " | ".join(entries) + " |")
+    return "\n".join(lines)
+
+
 def _meta_markdown(meta):
     bw = meta["copy_bandwidth_gbs"]
     lines = [f"# halogrid benchmark report ({meta['date']})", "",
@@ -97,5 +117,6 @@ def write(rows, meta, out_dir):
     with open(json_path, "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
     with open(md_path, "w") as f:
-        f.write(_meta_markdown(meta) + "\n\n" + markdown_table(rows) + "\n" + NOTES)
+        f.write(_meta_markdown(meta) + "\n\n" + markdown_table(rows) + "\n" + NOTES
+                + "\nfwd / grad median ms:\n\n" + summary_markdown(rows) + "\n")
     return json_path, md_path

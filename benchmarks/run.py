@@ -157,6 +157,9 @@ def attach_rss(rows, workload, rss_size):
         else:
             cell, _ = harness.run_cell(name, workload, rss_size, mode="rss")
             peak = cell.get("peak_rss_mb") if cell.get("status") == "ok" else None
+            if peak is None:
+                print(f"{workload} {rss_size} {name} RSS cell: {cell.get('status')}",
+                      file=sys.stderr, flush=True)
         for row in mine:
             row["rss_mb"] = peak
 
