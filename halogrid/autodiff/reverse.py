@@ -34,8 +34,8 @@ class Derivative:
     """d[f] is the adjoint Func of f after all its updates; d[f, i] of update i, d[f, -1]
     of the pure definition. Anything the loss does not depend on has a zero adjoint."""
 
-    def __init__(self, final: dict, stages: dict, objects: dict):
-        self._final, self._stages, self._objects = final, stages, objects
+    def __init__(self, final: dict, stages: dict):
+        self._final, self._stages = final, stages
 
     def __getitem__(self, key) -> Func:
         obj, stage = (key if isinstance(key, tuple) else (key, None))
@@ -102,7 +102,7 @@ def propagate_adjoints(loss, adjoint=None) -> Derivative:
     regions = forward_regions(graph, seed_extents)
     walker = _ReverseWalk(graph, regions)
     walker.run(loss, seed)
-    return Derivative(walker.final, walker.stage_adjoints, {})
+    return Derivative(walker.final, walker.stage_adjoints)
 
 
 def _seed(loss: Func, adjoint):
@@ -133,7 +133,6 @@ class _ReverseWalk:
     def __init__(self, graph, regions):
         self.graph, self.regions = graph, regions
         self.pending: dict[int, list[Contribution]] = {}
-        self.objects: dict[int, object] = {}
         self.final: dict[int, Func] = {}
         self.stage_adjoints: dict[int, list] = {}
         self.counter = 0
@@ -393,7 +392,7 @@ class _ReverseWalk:
         for rv, sol in mapping.items():
             conds += [rv.min <= sol, sol <= simplify(rv.min + rv.extent - 1)]
         conds += [substitute(p, mapping) for p in d.predicate()]
-        return _all(conds) if conds else Const(ops.to_expr(True).type, True)
+        return _all(conds) if conds else ops.to_expr(True)
 
 
 def _reads_old_value(d, leaf: Call) -> bool:

@@ -238,7 +238,3 @@ def const(value, ctype: Type | None = None) -> Const:
         else:
             ctype = Float(32)
     return Const(ctype, value)
-
-
-def is_const(e: Expr, value=None) -> bool:
-    return isinstance(e, Const) and (value is None or e.value == value)

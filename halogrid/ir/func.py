@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .. import errors
 from .expr import Call, Expr, RVar, Var
 from .ops import binary, cast, to_expr
-from .types import Type
+from .types import INT32, Type
 from .visit import collect
 
 _ids = itertools.count()
@@ -56,10 +56,9 @@ class RDom:
         self.bounds = []
         for i, pair in enumerate(ranges):
             lo, extent = tuple(pair)
-            self.bounds.append((cast(_int32(), lo), cast(_int32(), extent)))
+            self.bounds.append((cast(INT32, lo), cast(INT32, extent)))
         self.name = Name(name or f"r{next(_ids)}")
         self.predicates: list[Expr] = []
-        self.where_location = None
 
     def dim_name(self, index: int) -> str:
         return f"{self.name}.{_RDIM_NAMES[index] if index < 4 else index}"
@@ -97,11 +96,6 @@ class RDom:
         return f"RDom({[(str(a), str(b)) for a, b in self.bounds]}, name={self.name!r})"
 
 
-def _int32():
-    from .types import INT32
-    return INT32
-
-
 def _install_expr_forwarding(cls) -> None:
     """Operators on cls act on cls._as_expr(): a 1-D RDom behaves as its only RVar, as in
     Halide; a reference to an undefined Func raises a clear error when used."""
@@ -127,14 +121,6 @@ class Definition:
     rdoms: tuple[RDom, ...] = ()
     location: str | None = None
     schedule: object = field(default=None, repr=False)
-
-    @property
-    def is_pure(self) -> bool:
-        return not self.rdoms and all(isinstance(a, Var) for a in self.args)
-
-    def pure_vars(self) -> list[Var | None]:
-        """Per dimension, the bare Var on the left side (None where the arg is not a Var)."""
-        return [a if isinstance(a, Var) else None for a in self.args]
 
     def predicate(self) -> list[Expr]:
         return [p for r in self.rdoms for p in r.predicates]

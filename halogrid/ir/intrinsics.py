@@ -1,5 +1,5 @@
 """One row per math function: arity, NumPy impl, Numba CPU/CUDA spelling,
-interval rule, and the key of its derivative rule in autodiff/rules.py.
+interval rule; its derivative is the row of the same name in autodiff/rules.py.
 
 Invariants: every row's `cpu` and `cuda` templates are format strings over the
 already-emitted argument texts `{0}`, `{1}`; a function whose `float_only` flag is
@@ -23,12 +23,10 @@ class Intrinsic:
     cuda: str
     monotonic: str  # 'up' (non-decreasing), 'down', 'bounded:-1:1', or 'none'
     float_only: bool = True
-    integer_result_zero_grad: bool = False  # floor/ceil/round: derivative is zero
 
 
-def _row(name, arity, numpy_fn, cpu, cuda=None, monotonic="none", float_only=True,
-         zero_grad=False):
-    return Intrinsic(name, arity, numpy_fn, cpu, cuda or cpu, monotonic, float_only, zero_grad)
+def _row(name, arity, numpy_fn, cpu, cuda=None, monotonic="none", float_only=True):
+    return Intrinsic(name, arity, numpy_fn, cpu, cuda or cpu, monotonic, float_only)
 
 
 TABLE: dict[str, Intrinsic] = {row.name: row for row in [
@@ -41,9 +39,9 @@ TABLE: dict[str, Intrinsic] = {row.name: row for row in [
     _row("tanh", 1, np.tanh, "math.tanh({0})", monotonic="up"),
     _row("atan2", 2, np.arctan2, "math.atan2({0}, {1})"),
     _row("pow", 2, np.power, "({0} ** {1})", "math.pow({0}, {1})"),
-    _row("floor", 1, np.floor, "np.floor({0})", "math.floor({0})", monotonic="up", zero_grad=True),
-    _row("ceil", 1, np.ceil, "np.ceil({0})", "math.ceil({0})", monotonic="up", zero_grad=True),
-    _row("round", 1, np.rint, "np.rint({0})", "math.rint({0})", monotonic="up", zero_grad=True),
+    _row("floor", 1, np.floor, "np.floor({0})", "math.floor({0})", monotonic="up"),
+    _row("ceil", 1, np.ceil, "np.ceil({0})", "math.ceil({0})", monotonic="up"),
+    _row("round", 1, np.rint, "np.rint({0})", "math.rint({0})", monotonic="up"),
     _row("abs", 1, np.abs, "abs({0})", float_only=False),
 ]}
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import errors
 from . import intrinsics
-from .expr import (BOOL, Binary, Cast, Const, Expr, Intrinsic, Not, Select, const)
+from .expr import Binary, Cast, Const, Expr, Intrinsic, Not, Select, const
 from .types import Float, Type, match_types
 
 _LITERALS = (bool, int, float, np.bool_, np.integer, np.floating)
@@ -208,11 +208,3 @@ def i32(e) -> Expr:
     from .types import Int
     return cast(Int(32), e)
 
-
-def logical_not(e) -> Expr:
-    return _invert(e)
-
-
-__all__ = ["to_expr", "cast", "select", "min", "max", "clamp", "lerp", "exp", "log", "sqrt",
-           "sin", "cos", "tan", "tanh", "atan2", "pow", "floor", "ceil", "round", "abs",
-           "f32", "f64", "i32", "BOOL", "Not"]
