@@ -34,6 +34,11 @@ class Contribution:
     rdom: RDom | None
     is_scatter: bool = False
 
+    @property
+    def is_pure(self) -> bool:
+        """A gather with nothing to reduce over: a pure expression of the producer's Vars."""
+        return self.rdom is None and not self.is_scatter
+
 
 @dataclass
 class LoopDomain:
@@ -73,15 +78,17 @@ def producer_vars(n: int) -> tuple[Var, ...]:
     return tuple(producer_var(d) for d in range(n))
 
 
-def _and_all(conds: list[Expr]):
+def conjunction(conds: list[Expr]) -> Expr | None:
+    """c0 & c1 & ...; None for no conditions."""
     result = None
     for c in conds:
         result = c if result is None else result & c
     return result
 
 
-def _guarded(value: Expr, conds: list[Expr]) -> Expr:
-    cond = _and_all(conds)
+def guarded(value: Expr, conds: list[Expr]) -> Expr:
+    """value where every condition holds, else 0."""
+    cond = conjunction(conds)
     return value if cond is None else ops.select(cond, value, ops.cast(value.type, 0))
 
 
@@ -96,7 +103,7 @@ def scatter(call_args: tuple, adjoint: Expr, domain: LoopDomain, name: str) -> C
         return Contribution(tuple(call_args), adjoint, None, is_scatter=True)
     rdom = _fresh_rdom([domain.range_of(v) for v in loop_vars], name)
     mapping = {v: rdom[i] for i, v in enumerate(loop_vars)}
-    value = _guarded(adjoint, [substitute(p, mapping) for p in domain.predicates])
+    value = guarded(adjoint, [substitute(p, mapping) for p in domain.predicates])
     args = tuple(substitute(a, mapping) for a in call_args)
     return Contribution(args, substitute(value, mapping), rdom, is_scatter=True)
 
@@ -118,9 +125,8 @@ def gather(call_args: tuple, adjoint: Expr, domain: LoopDomain, name: str,
     leftovers = [v for v in loop_vars if v not in inv.solutions]
     ranges = [domain.range_of(v) for v in leftovers]
     ranges += [(Const(INT32, 0), Const(INT32, c - 1)) for _, c in inv.multiplicity]
-    cond = _and_all([substitute(c, inv.solutions) for c in conds + list(domain.predicates)])
-    body = substitute(adjoint, clamped)
-    value = body if cond is None else ops.select(cond, body, ops.cast(body.type, 0))
+    value = guarded(substitute(adjoint, clamped),
+                    [substitute(c, inv.solutions) for c in conds + list(domain.predicates)])
     if not ranges:
         return Contribution(targets, simplify(value), None)
     rdom = _fresh_rdom(ranges, name)

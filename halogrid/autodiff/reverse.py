@@ -26,7 +26,8 @@ from ..ir.solve import invert
 from ..ir.types import INT32
 from ..ir.visit import collect, mutate_with, substitute
 from .backprop import leaf_adjoints
-from .invert import Contribution, LoopDomain, contribution, producer_vars, set_level
+from .invert import (Contribution, LoopDomain, conjunction, contribution, guarded,
+                     producer_vars, set_level)
 from .regions import forward_regions
 
 
@@ -153,16 +154,23 @@ class _ReverseWalk:
         d = _adjoint_func(f"d_{obj.name}")
         t = _type(obj)
         targets = producer_vars(_dims(obj))
-        pure = [ops.cast(t, c.value) for c in contributions if c.rdom is None and not c.is_scatter]
+        pure = [ops.cast(t, c.value) for c in contributions if c.is_pure]
         total = ops.cast(t, 0)
         for term in pure:
             total = term if total is Const(t, 0) else total + term
         d[targets] = total
         for c in contributions:
-            if c.rdom is not None or c.is_scatter:
+            if not c.is_pure:
                 d[c.args] = d[c.args] + ops.cast(t, c.value)
         d.compute_root()
         return d
+
+    def _send_leaf(self, leaf, adjoint: Expr, domain: LoopDomain) -> None:
+        """Send a leaf's adjoint to its callee (a Param's is 0-D)."""
+        if isinstance(leaf, Param):
+            self._send(leaf, (), adjoint, domain)
+        else:
+            self._send(leaf.callee, leaf.args, adjoint, domain)
 
     def _send(self, callee, args, adjoint: Expr, domain: LoopDomain) -> None:
         self.counter += 1
@@ -208,8 +216,7 @@ class _ReverseWalk:
         for leaf, adjoint in leaves:
             if isinstance(leaf, Call) and leaf.callee is f:
                 continue
-            self._send(leaf if isinstance(leaf, Param) else leaf.callee,
-                       () if isinstance(leaf, Param) else leaf.args, adjoint, domain)
+            self._send_leaf(leaf, adjoint, domain)
         if k == 0:
             return None
         if accumulates:
@@ -229,8 +236,7 @@ class _ReverseWalk:
             factor, rest = self._product_parts(f, k, other)
         for leaf, adjoint in leaf_adjoints(other, Call(d_k, lhs, 0)):
             adjoint = self._stage_values(f, k, lhs, adjoint) * factor
-            self._send(leaf if isinstance(leaf, Param) else leaf.callee,
-                       () if isinstance(leaf, Param) else leaf.args, adjoint, domain)
+            self._send_leaf(leaf, adjoint, domain)
         if k == 0:
             return None
         targets = producer_vars(f.dimensions())
@@ -347,9 +353,7 @@ class _ReverseWalk:
             partial = _partial_wrt(d.values[0], leaf)
             lhs = tuple(substitute(a, flip) for a in leaf.args)
             value = Call(scan, tuple(substitute(a, flip) for a in d.args), 0) * substitute(partial, flip)
-            pred = [substitute(p, flip) for p in d.predicate()]
-            guarded = ops.select(_all(pred), value, ops.cast(value.type, 0)) if pred else value
-            scan[lhs] = scan[lhs] + guarded
+            scan[lhs] = scan[lhs] + guarded(value, [substitute(p, flip) for p in d.predicate()])
         scan.compute_root()
         return scan
 
@@ -364,10 +368,8 @@ class _ReverseWalk:
         for leaf, adjoint in self_reads:  # reads of values this stage had not yet written
             self.counter += 1
             for c in contribution(leaf.args, adjoint, domain, f"r_adj{self.counter}"):
-                if c.rdom is None and not c.is_scatter:
-                    prev[targets] = prev[targets] + c.value
-                else:
-                    prev[c.args] = prev[c.args] + c.value
+                args = targets if c.is_pure else c.args
+                prev[args] = prev[args] + c.value
         prev.compute_root()
         return prev
 
@@ -392,7 +394,8 @@ class _ReverseWalk:
         for rv, sol in mapping.items():
             conds += [rv.min <= sol, sol <= simplify(rv.min + rv.extent - 1)]
         conds += [substitute(p, mapping) for p in d.predicate()]
-        return _all(conds) if conds else ops.to_expr(True)
+        cond = conjunction(conds)
+        return ops.to_expr(True) if cond is None else cond
 
 
 def _reads_old_value(d, leaf: Call) -> bool:
@@ -416,13 +419,6 @@ def _reads_old_value(d, leaf: Call) -> bool:
 
 def _same(a: tuple, b: tuple) -> bool:
     return len(a) == len(b) and all(x is y for x, y in zip(a, b))
-
-
-def _all(conds):
-    result = conds[0]
-    for c in conds[1:]:
-        result = result & c
-    return result
 
 
 def _is_accumulation(lhs, self_reads, d_k: Func) -> bool:
