@@ -98,7 +98,7 @@ def propagate_adjoints(loss, adjoint=None) -> Derivative:
     _check_differentiable(loss)
     seed, seed_extents = _seed(loss, adjoint)
     graph = build_graph([loss])
-    level = 1 + max((getattr(f, "adjoint_level", -1) for f in graph.funcs), default=-1)
+    level = 1 + max((f.adjoint_level for f in graph.funcs), default=-1)
     set_level(level)
     regions = forward_regions(graph, seed_extents)
     walker = _ReverseWalk(graph, regions)
@@ -322,7 +322,7 @@ class _ReverseWalk:
         key = (id(f), last)
         if key not in self.prefixes:
             copy = Func(f"{f.name}_upto{last}", _kind="forward_copy")
-            copy.adjoint_level = getattr(f, "adjoint_level", -1)
+            copy.adjoint_level = f.adjoint_level
             to_copy = {Call: lambda c: Call(copy, c.args, c.index) if c.callee is f else None}
             for d in f.definitions[:last + 1]:
                 copy.definitions.append(Definition(

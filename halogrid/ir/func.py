@@ -201,6 +201,7 @@ class Func:
         self.uid = next(_ids)
         self.definitions: list[Definition] = []
         self.kind = _kind  # 'user', 'boundary', 'reduction' (hg.sum & co), 'adjoint'
+        self.adjoint_level = -1  # 0 for first adjoints, 1 for adjoints of those, ...
         self.func_schedule = None  # set by schedule/directives.py
         self.location = errors.user_location()
 
