@@ -23,7 +23,7 @@ from ..ir.expr import Expr
 from ..ir.graph import Graph
 
 _MEMORY: dict[str, tuple] = {}
-FORMAT_VERSION = "4"
+FORMAT_VERSION = "5"
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,26 +1,37 @@
-"""Python module source for the CPU: one numba.njit kernel and a plain bounds function.
+"""Python module source for the CPU: numba.njit kernels and a plain-Python driver.
 
 The module defines:
-  kernel(*inputs, *params, *output_extents, threads) -> tuple of output buffers
-  bounds(*inputs, *params, *output_extents, threads) -> (reads, windows)
-(threads: numba.get_num_threads(), passed in because reading it inside a kernel
-makes Numba refuse to cache the kernel)
-  PARALLEL: whether kernel has prange loops; then kernel_serial is the same code
-  with range, which the caller runs for outputs under config.parallel_min_work()
-  elements
-  (a prange launch costs ~20-120 us on 2 cores, see config.py)
-    reads:   ((lo, hi) per checked input read, in Lowered.bounds.input_reads order)
-    windows: per output, per dimension (allocation min, allocation extent)
+  kernel_<k>(...)  one numba.njit(nogil=True) function per loop nest (outline.py);
+                   a chunked kernel takes (chunk_lo, chunk_hi, ...) first and runs
+                   its parallel loop over [chunk_lo, chunk_hi)
+  run(*inputs, *params, *output_extents, threads, launch, check)
+                   -> (tuple of output buffers, windows)
+    threads: numba.get_num_threads() of the caller (the chunk count of private
+             accumulators);
+    launch(kernel, lo, hi, args): runs a chunked kernel over [lo, hi), split across
+             the thread pool or not (launch.py); the driver never picks;
+    check(reads): called once the bounds lets are known and before anything is
+             allocated, with ((lo, hi) per checked input read, in
+             Lowered.bounds.input_reads order);
+    windows: per output, per dimension (allocation min, allocation extent).
+The driver computes every bounds let and allocates every root buffer in Python
+(microseconds per call), so kernels contain only loops: that is what Numba spends
+its compile time on.
 """
 
 from __future__ import annotations
 
+from ..ir.simplify import simplify
+from .loop_plan import THREADS
 from .lower import Lowered
 from .names import storage_name
+from .outline import Branch, Kernel, outline
 from .passes.storage import input_storage_name
 from .pyemit import ExprEmitter, Namer, emit_stmt
-from .loop_plan import THREADS
-from .stmt import For, Stmt, children_of
+from .stmt import Allocate, Let, block
+
+# identifiers of the driver's interface; Namer's names all start with a kind and "_"
+CHUNK_LO, CHUNK_HI = "chunk_lo", "chunk_hi"
 
 HEADER = '''"""halogrid pipeline: generated code, do not edit."""
 import math
@@ -37,52 +48,93 @@ def arguments(lowered: Lowered, namer: Namer) -> list[str]:
     names += [namer.param(p) for p in lowered.graph.params]
     for f in lowered.outputs:
         names += [namer.var(v) for v in lowered.bounds.out_extents[id(f)]]
-    return names + [namer.var(THREADS)]  # numba.get_num_threads() of the caller
+    return names + [namer.var(THREADS)]
 
 
 def _tuple(items: list[str]) -> str:
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
-def _has_parallel_loop(s: Stmt) -> bool:
-    if isinstance(s, For) and s.kind == "parallel":
-        return True
-    return any(_has_parallel_loop(c) for c in children_of(s))
+def _kernel_args(k: Kernel, ex: ExprEmitter) -> list[str]:
+    return [ex(v) for v in k.scalars] + [ex.namer.storage(s) for s in k.storages]
 
 
-def _kernel(lowered: Lowered, ex: ExprEmitter, args: str, name: str, parallel: bool,
-            lines: list[str]) -> None:
-    flags = ", parallel=True" if parallel else ""
+def _emit_kernel(k: Kernel, name: str, ex: ExprEmitter, lines: list[str]) -> None:
+    flags = ", parallel=True" if k.nested_parallel else ""
+    args = _kernel_args(k, ex)
+    if k.chunked is not None:
+        args = [CHUNK_LO, CHUNK_HI] + args
     lines += [f"@njit(cache=True, error_model='numpy', nogil=True{flags})",
-              f"def {name}({args}):"]
-    emit_stmt(lowered.lets, ex, 1, lines)
-    emit_stmt(lowered.body, ex, 1, lines)
-    outputs = [ex.namer.storage(storage_name(f, i)) for f in lowered.outputs
-               for i in range(len(f.value_types()))]
-    lines += [f"    return {_tuple(outputs)}", "", ""]
+              f"def {name}({', '.join(args)}):"]
+    ex.prange = k.nested_parallel  # a chunked kernel already runs on one thread
+    if k.chunked is not None:
+        lines.append(f"    for {ex(k.chunked.var)} in range({CHUNK_LO}, {CHUNK_HI}):")
+    emit_stmt(k.body, ex, 1 if k.chunked is None else 2, lines)
+    ex.prange = True
+    lines += ["", ""]
 
 
-def module_source(lowered: Lowered) -> str:
-    """The whole generated module (see the module docstring for its interface)."""
-    parallel = _has_parallel_loop(lowered.body)
-    namer = Namer()
-    ex = ExprEmitter(namer, "cpu")
-    args = ", ".join(arguments(lowered, namer))
-    lines = [HEADER, "", f"PARALLEL = {parallel}", ""]
-    _kernel(lowered, ex, args, "kernel", parallel, lines)
-    if parallel:  # compiled on its first call only: when a small problem runs
-        ex.serial = True
-        _kernel(lowered, ex, args, "kernel_serial", False, lines)
-        ex.serial = False
-    lines += ["", "", f"def bounds({args}):"]
+def _emit_items(items: list, names: dict, ex: ExprEmitter, indent: int,
+                lines: list[str]) -> None:
+    pad = "    " * indent
+    start = len(lines)
+    for item in items:
+        if isinstance(item, (Let, Allocate)):
+            emit_stmt(item, ex, indent, lines)
+        elif isinstance(item, Branch):
+            lines.append(f"{pad}if {ex(item.cond)}:")
+            _emit_items(item.then_items, names, ex, indent + 1, lines)
+            lines.append(f"{pad}else:")
+            _emit_items(item.else_items, names, ex, indent + 1, lines)
+        elif item.chunked is not None:
+            loop = item.chunked
+            stop = ex(simplify(loop.min + loop.extent))
+            lines.append(f"{pad}launch({names[id(item)]}, {ex(loop.min)}, {stop}, "
+                         f"{_tuple(_kernel_args(item, ex))})")
+        else:
+            lines.append(f"{pad}{names[id(item)]}({', '.join(_kernel_args(item, ex))})")
+    if len(lines) == start:
+        lines.append(f"{pad}pass")
+
+
+def _kernels(items: list) -> list[Kernel]:
+    out = []
+    for item in items:
+        if isinstance(item, Kernel):
+            out.append(item)
+        elif isinstance(item, Branch):
+            out += _kernels(item.then_items) + _kernels(item.else_items)
+    return out
+
+
+def _emit_driver(lowered: Lowered, items: list, names: dict, ex: ExprEmitter,
+                 lines: list[str]) -> None:
+    args = arguments(lowered, ex.namer) + ["launch", "check"]
+    lines.append(f"def run({', '.join(args)}):")
     emit_stmt(lowered.lets, ex, 1, lines)
     reads = [f"({ex(iv.min)}, {ex(iv.max)})" for _, _, _, iv in lowered.bounds.input_reads]
-    lines.append(f"    reads = {_tuple(reads)}")
+    lines.append(f"    check({_tuple(reads)})")
+    _emit_items(items, names, ex, 1, lines)
     windows = []
     for f in lowered.outputs:
         region = lowered.bounds.regions[id(f)]
         dims = [f"({ex(region.min[d])}, {ex(region.extent[d])})" for d in range(f.dimensions())]
         windows.append(_tuple(dims))
-    lines.append(f"    windows = {_tuple(windows)}")
-    lines.append("    return reads, windows")
+    outputs = [ex.namer.storage(storage_name(f, i)) for f in lowered.outputs
+               for i in range(len(f.value_types()))]
+    lines.append(f"    return {_tuple(outputs)}, {_tuple(windows)}")
+
+
+def module_source(lowered: Lowered) -> str:
+    """The whole generated module (see the module docstring for its interface)."""
+    namer = Namer()
+    ex = ExprEmitter(namer, "cpu")
+    arguments(lowered, namer)  # the driver's argument names come first
+    items = outline(block(lowered.body))
+    kernels = _kernels(items)
+    names = {id(k): namer.name("kernel", f"{k.writes}#k{i}") for i, k in enumerate(kernels)}
+    lines = [HEADER, ""]
+    for k in kernels:
+        _emit_kernel(k, names[id(k)], ex, lines)
+    _emit_driver(lowered, items, names, ex, lines)
     return "\n".join(lines) + "\n"

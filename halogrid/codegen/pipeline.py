@@ -18,6 +18,8 @@ from ..ir.buffer import Buffer, ImageParam
 from ..ir.graph import build_graph
 from ..ir.types import from_dtype
 from . import cache
+from . import launch as launcher
+from . import profiler
 
 _TARGETS = ("cpu",)
 
@@ -108,6 +110,18 @@ class CompiledPipeline:
         self.input_names = [str(i.name) for i in graph.inputs] + [str(p.name) for p in graph.params]
 
     def __call__(self, shapes=None, **kwargs):
+        return self._run(shapes, kwargs)
+
+    def profile(self, shapes=None, **kwargs) -> list[tuple[str, int, float]]:
+        """Run once, timing every kernel: [(kernel name, calls, seconds)], slowest first.
+
+        Kernels compile on their first call, so profile a second run. The names are
+        those of Pipeline.source(): kernel_<first buffer it writes>."""
+        with profiler.timed_kernels(self.module) as timed:
+            self._run(shapes, kwargs, profiler.timing)
+        return sorted(((t.name, t.calls, t.seconds) for t in timed), key=lambda r: -r[2])
+
+    def _run(self, shapes, kwargs, wrap_launch=None):
         for name in kwargs:
             if name not in self.input_names:
                 raise errors.unknown_input(name, self.input_names)
@@ -115,14 +129,18 @@ class CompiledPipeline:
         params = [self._bind_param(p, kwargs) for p in self.graph.params]
         shapes = self._output_shapes(shapes, arrays)
         extents = [int(e) for s in shapes for e in s]
-        args = arrays + params + extents + [max(numba.get_num_threads(), 1)]
-        reads, windows = self.module.bounds(*args)
-        if all(e > 0 for e in extents):
-            self._check_reads(reads, arrays)
-        kernel = self.module.kernel
-        if self.module.PARALLEL and _elements(shapes) < config.parallel_min_work():
-            kernel = self.module.kernel_serial  # too little work to pay a thread launch
-        buffers = kernel(*args)
+        threads = max(numba.get_num_threads(), 1)
+        args = arrays + params + extents + [threads]
+        launch = launcher.serial  # too little work to pay a thread hand-off
+        if threads > 1 and _elements(shapes) >= config.parallel_min_work():
+            launch = launcher.parallel(threads)
+        if wrap_launch is not None:
+            launch = wrap_launch(launch)
+
+        def check(reads) -> None:
+            if all(e > 0 for e in extents):
+                self._check_reads(reads, arrays)
+        buffers, windows = self.module.run(*args, launch, check)
         return self._outputs(buffers, windows, shapes)
 
     def _bind_array(self, inp, kwargs) -> np.ndarray:

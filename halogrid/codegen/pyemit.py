@@ -20,8 +20,6 @@ from ..ir.expr import Binary, Cast, Const, Expr, Extent, Intrinsic, Not, Select,
 from .stmt import Allocate, AtomicAdd, Block, For, IfThenElse, Let, Load, Store, Stmt
 
 
-
-
 class Namer:
     """Maps internal names (Func, Var, storage names) to unique Python identifiers."""
 
@@ -76,6 +74,7 @@ class ExprEmitter:
 
     def __init__(self, namer: Namer, target: str = "cpu"):
         self.namer, self.target = namer, target
+        self.prange = True   # parallel loops as prange (False: plain range)
 
     def __call__(self, e: Expr) -> str:
         return self.emit(e)
@@ -190,9 +189,9 @@ def emit_stmt(s: Stmt, ex: ExprEmitter, indent: int, lines: list[str]) -> None:
 
 
 def _emit_parallel(s: For, ex: ExprEmitter, indent: int, lines: list[str]) -> None:
-    """prange, or range in the serial twin of the kernel (ex.serial; see cpu.py)."""
+    """prange, or range where the loop is already inside a parallel chunk (ex.prange)."""
     pad = "    " * indent
     stop = ex(simplify(s.min + s.extent))
-    rng = "range" if getattr(ex, "serial", False) else "prange"
+    rng = "prange" if ex.prange else "range"
     lines.append(f"{pad}for {ex(s.var)} in {rng}({ex(s.min)}, {stop}):")
     emit_stmt(s.body, ex, indent + 1, lines)

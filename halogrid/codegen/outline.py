@@ -1,0 +1,132 @@
+"""Split a lowered body into compiled kernels and the plain-Python driver that runs them.
+
+Requires: a Lowered body (allocations, lets and loop nests at the top level).
+Guarantees: `outline(body)` returns the driver's items in program order:
+  Let / Allocate   run by the driver in Python (a Let here reads no buffer);
+  Branch           a top-level IfThenElse whose condition reads no buffer;
+  Kernel           one compiled function; every Load, Store and loop runs in one.
+A Kernel with `chunked` set is a top-level parallel For: the launcher runs its body
+over chunks [lo, hi) of the loop's range on the thread pool. Other Kernels are a
+maximal run of serial statements, called once (with prange only where a parallel
+loop is nested in a serial one). A Kernel's arguments are the Vars, Params and
+storages it reads or writes without binding or allocating them, in first-use order.
+
+Why: one njit function per loop nest compiles in a fraction of the time of one big
+parallel=True function (no parfor passes, no serial twin), and Lets hoisted out of a
+serial run are safe: reading no buffer, their value cannot depend on its stores.
+A top-level Let that reads a buffer (the values of a 0-D tuple Func) stays in the
+run of the Stores that use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ir.buffer import Param
+from ..ir.expr import Extent, Var
+from ..ir.visit import collect
+from .passes.storage import input_storage_name
+from .stmt import (Allocate, AtomicAdd, Block, For, IfThenElse, Let, Load, Stmt, Store,
+                   block, children_of, exprs_of)
+
+
+@dataclass
+class Kernel:
+    body: Stmt                      # the loop body when chunked, else the statements
+    chunked: For | None = None      # the parallel loop the launcher splits
+    scalars: list = field(default_factory=list)    # free Vars and Params
+    storages: list = field(default_factory=list)   # free storage names
+    nested_parallel: bool = False   # a parallel loop inside a serial one: prange
+    writes: str = ""                # the first storage it stores to (names the kernel)
+
+
+@dataclass
+class Branch:
+    cond: object
+    then_items: list
+    else_items: list
+
+
+def outline(body: Stmt) -> list:
+    """The driver items of `body` (see the module doc)."""
+    items: list = []
+    run: list[Stmt] = []
+
+    def flush() -> None:
+        if run:
+            items.append(_kernel(block(*run), None))
+            run.clear()
+
+    for s in _flat(body):
+        if isinstance(s, Allocate) or (isinstance(s, Let) and not _reads_buffers(s)):
+            items.append(s)
+        elif isinstance(s, For) and s.kind == "parallel":
+            flush()
+            items.append(_kernel(s.body, s))
+        elif isinstance(s, IfThenElse) and not _reads_buffers(s):
+            flush()
+            items.append(Branch(s.cond, outline(s.then_case),
+                                outline(s.else_case) if s.else_case else []))
+        else:  # a Let reading a buffer (a tuple's values) joins the run that stores it
+            run.append(s)
+    flush()
+    return items
+
+
+def _flat(s: Stmt) -> tuple:
+    return s.stmts if isinstance(s, Block) else (s,)
+
+
+def _reads_buffers(s: Stmt) -> bool:
+    return bool(collect(exprs_of(s), Load))
+
+
+def _kernel(body: Stmt, chunked: For | None) -> Kernel:
+    bound = {chunked.var.name} if chunked is not None else set()
+    scalars: dict = {}
+    storages: dict = {}
+    _free(body, bound, set(), scalars, storages)
+    nested = chunked is None and _has_parallel(body)
+    writes = next(_writes(body), "")
+    return Kernel(body, chunked, list(scalars.values()), list(storages), nested, writes)
+
+
+def _writes(s: Stmt):
+    if isinstance(s, (Store, AtomicAdd)):
+        yield s.storage
+    for c in children_of(s):
+        yield from _writes(c)
+
+
+def _has_parallel(s: Stmt) -> bool:
+    if isinstance(s, For) and s.kind == "parallel":
+        return True
+    return any(_has_parallel(c) for c in children_of(s))
+
+
+def _free(s: Stmt, scope: set, allocated: set, scalars: dict, storages: dict) -> None:
+    """Add to scalars/storages what `s` uses outside `scope`/`allocated` (in place).
+    Lets bind for the rest of their Block, For vars for their body."""
+    for e in exprs_of(s):
+        for node in collect((e,), (Var, Param, Load, Extent)):
+            if isinstance(node, Var) and node.name not in scope:
+                scalars.setdefault(("var", node.name), node)
+            elif isinstance(node, Param):
+                scalars.setdefault(("param", node.uid), node)
+            elif isinstance(node, Load) and node.storage not in allocated:
+                storages.setdefault(node.storage)
+            elif isinstance(node, Extent):
+                storages.setdefault(input_storage_name(node.buffer))
+    if isinstance(s, (Store, AtomicAdd)) and s.storage not in allocated:
+        storages.setdefault(s.storage)
+    if isinstance(s, Allocate):
+        allocated.add(s.storage)
+    if isinstance(s, Let):
+        scope.add(s.var.name)
+    if isinstance(s, Block):
+        for c in s.stmts:  # one scope: a Let is seen by the statements after it
+            _free(c, scope, allocated, scalars, storages)
+        return
+    inner = scope | {s.var.name} if isinstance(s, For) else scope
+    for c in children_of(s):
+        _free(c, set(inner), set(allocated), scalars, storages)
