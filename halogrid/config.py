@@ -6,15 +6,17 @@ HALOGRID_CHECK    1: verify IR between passes (always on under pytest).
 HALOGRID_DUMP_DIR write what the debug level prints into files there.
 HALOGRID_CACHE_DIR where compiled modules live (default: the user cache dir).
 HALOGRID_PARALLEL_MIN_WORK  outputs with fewer elements run serially (default 32768).
-HALOGRID_THREADING numba threading layer for parallel() loops (default 'omp' with
+HALOGRID_THREADING numba threading layer for parallel loops nested in serial ones, the
+                  only ones still compiled as prange (default 'omp' with
                   OMP_WAIT_POLICY=PASSIVE, else 'workqueue'); a NUMBA_THREADING_LAYER
-                  the user set wins.
+                  the user set wins. Top-level parallel loops run on halogrid's own
+                  thread pool (codegen/launch.py).
 
 Threading is chosen, not inherited: measured on a 2-vCPU machine, a prange launch
 cost ~4 us (omp, active wait), 16-30 us (omp, passive wait), 70-120 us (workqueue);
 omp's default active wait keeps idle threads spinning between kernels and steals
 the core from the next serial kernel, so the passive policy is set. Small
-pipelines run serially anyway (codegen/cpu.PARALLEL_MIN_WORK).
+pipelines run serially anyway (HALOGRID_PARALLEL_MIN_WORK).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def check_enabled() -> bool:
 
 
 def parallel_min_work() -> int:
-    """HALOGRID_PARALLEL_MIN_WORK: outputs with fewer elements run the serial kernel."""
+    """HALOGRID_PARALLEL_MIN_WORK: outputs with fewer elements run every kernel serially."""
     try:
         return int(os.environ.get("HALOGRID_PARALLEL_MIN_WORK", "32768"))
     except ValueError:

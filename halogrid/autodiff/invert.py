@@ -138,14 +138,21 @@ def gather(call_args: tuple, adjoint: Expr, domain: LoopDomain, name: str,
 def contribution(call_args: tuple, adjoint: Expr, domain: LoopDomain,
                  name: str) -> list[Contribution]:
     """Gathers when the indices can be inverted (clamped indices split into interior and
-    edges), a scatter otherwise."""
-    if not call_args:
+    edges), a scatter otherwise. Indices free of loop vars (hom[2, 2], img[y, 0]) stay
+    fixed: the adjoint is an update at that index, not a gather over the whole dimension
+    that keeps one value of it."""
+    loop_vars = set(domain.loop_vars())
+    fixed = {d for d, a in enumerate(call_args)
+             if not any(v in loop_vars for v in collect((a,), (Var, RVar)))}
+    if len(fixed) == len(call_args):
         return [scatter(call_args, adjoint, domain, name)]
-    clamps = {d: p for d, a in enumerate(call_args) if (p := _clamp_parts(a, domain)) is not None}
-    if clamps:
-        choices = [("in",) if _zero_outside(adjoint, *clamps[d]) else ("in", "lo", "hi")
-                   for d in clamps]
-        parts = [_clamp_case(call_args, adjoint, domain, name, dict(zip(clamps, cases)), clamps)
+    clamps = {d: p for d, a in enumerate(call_args)
+              if d not in fixed and (p := _clamp_parts(a, domain)) is not None}
+    if clamps or fixed:
+        dims = sorted(set(clamps) | fixed)
+        choices = [("fixed",) if d in fixed else ("in",) if _zero_outside(adjoint, *clamps[d])
+                   else ("in", "lo", "hi") for d in dims]
+        parts = [_clamp_case(call_args, adjoint, domain, name, dict(zip(dims, cases)), clamps)
                  for cases in itertools.product(*choices)]
         if all(p is not None for p in parts):
             return parts
@@ -182,13 +189,16 @@ def _zero_outside(adjoint: Expr, v, offset, lo, hi) -> bool:
 
 
 def _clamp_case(call_args, adjoint, domain: LoopDomain, name: str, cases: dict, clamps: dict):
-    """The part of a clamped read's adjoint where each clamped dim is inside ('in') or
-    past its low/high edge (the edge pixel collects every read beyond it)."""
+    """The part of a read's adjoint where each clamped dim is inside ('in') or past its
+    low/high edge (the edge pixel collects every read beyond it); 'fixed' dims keep
+    their loop-invariant index."""
     narrowed, conds, kept = dict(domain.narrowed), [], []
     for d, arg in enumerate(call_args):
         u = producer_var(d)
-        if d not in clamps:
+        if d not in cases:
             kept.append((d, arg))
+            continue
+        if cases[d] == "fixed":
             continue
         v, offset, lo, hi = clamps[d]
         vmin, vmax = domain.range_of(v)
@@ -205,11 +215,13 @@ def _clamp_case(call_args, adjoint, domain: LoopDomain, name: str, cases: dict, 
     if found is None:
         return None
     by_dim = dict(zip((d for d, _ in kept), found.args))
-    for d in clamps:
-        if cases[d] != "in":
+    for d, case in cases.items():
+        if case == "fixed":
+            by_dim[d] = call_args[d]
+        elif case != "in":
             _, _, lo, hi = clamps[d]
-            by_dim[d] = lo if cases[d] == "lo" else hi
+            by_dim[d] = lo if case == "lo" else hi
     args = tuple(by_dim[d] for d in range(len(call_args)))
     if found.rdom is None and any(not isinstance(a, Var) for a in args):
-        return None
+        return Contribution(args, found.value, None, is_scatter=True)  # an update, no RDom
     return Contribution(args, found.value, found.rdom)

@@ -14,7 +14,9 @@ Rules, in order, for Funcs the user left unscheduled:
     except updates of a fixed slice (the edge rows of a boundary condition's adjoint),
     whose work is too small to pay for a parallel launch and its compile time;
     associative reductions and scatters (+=, min/max ...) go parallel over their
-    outermost RVar, and the runtime picks private accumulators or atomics.
+    outermost RVar, and the runtime picks private accumulators or atomics. That
+    includes reductions into one fixed point over a large RDom (a loss, the adjoint of
+    a matrix entry read by every pixel), 0-D Funcs too.
 Directives a Func already has are never overridden; a directive the legality checks
 refuse is skipped (the default schedule is always a valid fallback). Parallel loops
 fall back to serial code for small problems, so small pipelines keep their speed.
@@ -29,6 +31,7 @@ from ..ir.visit import collect
 from .defaults import is_stored
 from .directives import Stage, schedule_of
 
+
 def auto_schedule(outputs, target: str = "cpu") -> None:
     """Schedule every Func reachable from `outputs` (see the module docstring)."""
     graph = build_graph(outputs)
@@ -36,10 +39,12 @@ def auto_schedule(outputs, target: str = "cpu") -> None:
         if schedule_of(f).compute is None and _worth_storing(f, graph):
             f.compute_root()
     for f in graph.funcs:
-        if is_stored(f, graph.outputs) and f.dimensions() > 0:
+        if not is_stored(f, graph.outputs):
+            continue
+        if f.dimensions() > 0:
             _schedule_pure(f)
-            for i in range(1, len(f.definitions)):
-                _schedule_update(f, i)
+        for i in range(1, len(f.definitions)):
+            _schedule_update(f, i)
 
 
 def _worth_storing(f, graph) -> bool:
@@ -89,11 +94,12 @@ def _schedule_update(f, index: int) -> None:
     if _customised(f, index):
         return
     d = f.definitions[index]
-    if any(not isinstance(a, Var) and not collect((a,), RVar) for a in d.args):
-        return  # writes a fixed slice (an image edge): too little work for threads
     stage = Stage(f, index)
     pure = [a for a in d.args if isinstance(a, Var)]
     rvars = [RVar(r, k) for r in d.rdoms for k in range(r.dimensions())]
+    fixed = any(not isinstance(a, Var) and not collect((a,), RVar) for a in d.args)
+    if fixed and (pure or _small_constant_domain(rvars)):
+        return  # a fixed slice (an image edge) or a few taps: too little work for threads
     if pure and rvars and _small_constant_domain(rvars):
         # a stencil-like reduction (conv taps): run the taps outside the innermost pure
         # loop, so that loop walks contiguous memory and LLVM can vectorise it

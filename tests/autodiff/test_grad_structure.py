@@ -159,3 +159,26 @@ def test_data_dependent_lut_index_falls_back_to_a_scatter():
     loss[()] += out[r[0], r[1]]
     d = hg.propagate_adjoints(loss)
     assert any(is_scatter(defn) for defn in d[table].definitions)
+
+
+def test_reads_at_fixed_indices_give_updates_at_those_indices(rng):
+    """hom[1, 2] and img[y, 0] do not depend on the loop var of that dimension: their
+    adjoints are updates at the fixed index (one reduction per read), not gathers over
+    the whole dimension that keep one value of it; values agree with float64 differences."""
+    from helpers import GradFn, check_grads
+    y, x = hg.Var("y"), hg.Var("x")
+    img = hg.ImageParam(F64, 2, "img")
+    hom = hg.ImageParam(F64, 2, "hom")
+    out = hg.Func("out")
+    out[y, x] = img[y, x] * hom[1, 2] + img[y, 0] * hom[0, 0]
+    r = hg.RDom([(0, 6), (0, 5)], name="r")
+    loss = hg.Func("loss")
+    loss[()] = hg.sum(out[r[0], r[1]] ** 2)
+    gfn = GradFn(loss, [img, hom])
+    d_hom, d_img = gfn.d[hom], gfn.d[img]
+    fixed = [d.args for d in d_hom.definitions[1:]]
+    assert sorted((int(a.value), int(b.value)) for a, b in fixed) == [(0, 0), (1, 2)]
+    assert any(isinstance(d.args[0], hg.Var) and not isinstance(d.args[1], hg.Var)
+               for d in d_img.definitions[1:])
+    inputs = {"img": rng.random((6, 5)), "hom": rng.random((3, 3))}
+    check_grads(gfn, inputs, rng)
