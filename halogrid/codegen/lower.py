@@ -15,6 +15,7 @@ from .passes.build_loops import build_loops
 from .passes.checks import check_stmt
 from .passes.cse import cse
 from .passes.inline import inline
+from .passes.licm import licm
 from .passes.partition_loops import partition_loops
 from .passes.simplify_stmt import simplify_stmt
 from .passes.storage import flatten_storage
@@ -56,8 +57,10 @@ def lower(outputs) -> Lowered:
     config.trace(3, "after flatten_storage", stmt_text(s))
     s = simplify_stmt(s)
     config.trace(3, "after simplify_stmt", stmt_text(s))
-    s = cse(s)  # last: earlier passes match on whole expressions
+    s = cse(s)  # after the others: they match on whole expressions
     config.trace(3, "after cse", stmt_text(s))
+    s = licm(s)  # after cse: invariant subexpressions are Lets by now
+    config.trace(3, "after licm", stmt_text(s))
     lowered = Lowered(g, stored, b, lets, s)
     check_stmt(lowered)
     config.trace(2, "loop nest", lowered.text())

@@ -14,14 +14,16 @@ storages it reads or writes without binding or allocating them, in first-use ord
 Why: one njit function per loop nest compiles in a fraction of the time of one big
 parallel=True function (no parfor passes, no serial twin), and Lets hoisted out of a
 serial run are safe: reading no buffer, their value cannot depend on its stores.
-A top-level Let that reads a buffer (the values of a 0-D tuple Func) stays in the
-run of the Stores that use it.
+A top-level Let that reads a buffer (the values of a 0-D tuple Func, a load licm.py
+moved out of a serial loop), or a Var such a Let defines, stays in the run of the
+statements that use it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import errors
 from ..ir.buffer import Param
 from ..ir.expr import Extent, Var
 from ..ir.visit import collect
@@ -47,45 +49,55 @@ class Branch:
     else_items: list
 
 
-def outline(body: Stmt) -> list:
-    """The driver items of `body` (see the module doc)."""
+def outline(body: Stmt, kernel_vars: set | None = None) -> list:
+    """The driver items of `body` (see the module doc). `kernel_vars`: names of Lets
+    that run inside kernels, which the driver cannot read."""
+    kernel_vars = set() if kernel_vars is None else kernel_vars
     items: list = []
     run: list[Stmt] = []
 
     def flush() -> None:
         if run:
-            items.append(_kernel(block(*run), None))
+            items.append(_kernel(block(*run), None, kernel_vars))
             run.clear()
 
     for s in _flat(body):
-        if isinstance(s, Allocate) or (isinstance(s, Let) and not _reads_buffers(s)):
+        if isinstance(s, Allocate) or (isinstance(s, Let) and _driver_can_run(s, kernel_vars)):
             items.append(s)
         elif isinstance(s, For) and s.kind == "parallel":
             flush()
-            items.append(_kernel(s.body, s))
-        elif isinstance(s, IfThenElse) and not _reads_buffers(s):
+            items.append(_kernel(s.body, s, kernel_vars))
+        elif isinstance(s, IfThenElse) and _driver_can_run(s, kernel_vars):
             flush()
-            items.append(Branch(s.cond, outline(s.then_case),
-                                outline(s.else_case) if s.else_case else []))
+            items.append(Branch(s.cond, outline(s.then_case, kernel_vars),
+                                outline(s.else_case, kernel_vars) if s.else_case else []))
         else:  # a Let reading a buffer (a tuple's values) joins the run that stores it
+            if isinstance(s, Let):
+                kernel_vars.add(s.var.name)
             run.append(s)
     flush()
     return items
+
+
+def _driver_can_run(s: Stmt, kernel_vars: set) -> bool:
+    """s's own expressions read no buffer and no Var that only a kernel defines."""
+    exprs = exprs_of(s)
+    return not collect(exprs, Load) and not any(
+        v.name in kernel_vars for v in collect(exprs, Var))
 
 
 def _flat(s: Stmt) -> tuple:
     return s.stmts if isinstance(s, Block) else (s,)
 
 
-def _reads_buffers(s: Stmt) -> bool:
-    return bool(collect(exprs_of(s), Load))
-
-
-def _kernel(body: Stmt, chunked: For | None) -> Kernel:
+def _kernel(body: Stmt, chunked: For | None, kernel_vars: set) -> Kernel:
     bound = {chunked.var.name} if chunked is not None else set()
     scalars: dict = {}
     storages: dict = {}
     _free(body, bound, set(), scalars, storages)
+    foreign = [v for v in scalars.values() if isinstance(v, Var) and v.name in kernel_vars]
+    if foreign:
+        raise errors.InternalError(f"{foreign[0].name} is defined in another kernel")
     nested = chunked is None and _has_parallel(body)
     writes = next(_writes(body), "")
     return Kernel(body, chunked, list(scalars.values()), list(storages), nested, writes)

@@ -27,7 +27,7 @@ from ...ir.visit import collect, substitute
 from ..local_bounds import footprint, local_region
 from ..loop_plan import plan_stage, stage_ranges
 from ..names import storage_name
-from ..stmt import Allocate, AtomicAdd, For, IfThenElse, Let, Store, block
+from ..stmt import Allocate, AtomicAdd, For, IfThenElse, Let, Store, block, map_exprs
 from .reductions import PRIVATE_LIMIT, plan_reduction, rfactor_parts
 
 __all__ = ["build_loops", "storage_name"]
@@ -56,7 +56,7 @@ def build_loops(funcs: list, stages: dict, regions: dict, lets: list, outputs: l
             ctx.storage_regions[id(f)] = regions[id(f)]
             out.extend(_allocations(f, regions[id(f)]))
         if compute == "root":
-            out.extend(_stage_nest(ctx, f, s) for s in stages[id(f)])
+            out.extend(_stage_nests(ctx, f, stages[id(f)]))
     for key, items in ctx.places.items():
         if key not in ctx.used:
             _missing_loop(ctx, key, items)
@@ -150,11 +150,23 @@ def _inject(ctx: _Ctx, consumer, stage: Stage, plan, i: int, rename) -> list:
             if id(p) not in ctx.storage_regions:
                 ctx.storage_regions[id(p)] = region
                 out.extend(_allocations(p, region))
-            out.extend(_stage_nest(ctx, p, s) for s in ctx.stages[id(p)])
+            out.extend(_stage_nests(ctx, p, ctx.stages[id(p)]))
     return out
 
 
 # ---- one definition --------------------------------------------------------------
+
+def _stage_nests(ctx: _Ctx, f, stages: list) -> list:
+    """The loop nests of f's definitions; runs of sibling updates share one (_fused)."""
+    out, i = [], 0
+    while i < len(stages):
+        fused, j = None, i + 1
+        while j < len(stages) and (attempt := _fused(ctx, f, stages[i:j + 1])) is not None:
+            fused, j = attempt, j + 1
+        out.append(fused if fused is not None else _stage_nest(ctx, f, stages[i]))
+        i = j
+    return out
+
 
 def _stage_nest(ctx: _Ctx, f, stage: Stage):
     region = ctx.regions[id(f)]
@@ -164,14 +176,39 @@ def _stage_nest(ctx: _Ctx, f, stage: Stage):
         return _lowered(ctx, f, stage, red)
     if any(key[:2] == (id(f), stage.index) for key in ctx.places):
         return _lowered(ctx, f, stage, red.atomic)  # producers inside: lower them once
-    size = region.extent[0] if region.extent else Const(INT32, 1)
-    for e in region.extent[1:]:
-        size = size * e
-    return IfThenElse(simplify(size <= PRIVATE_LIMIT), _lowered(ctx, f, stage, red.private),
+    return IfThenElse(_private_fits(region), _lowered(ctx, f, stage, red.private),
                       _lowered(ctx, f, stage, red.atomic))
 
 
+def _private_fits(region: Region) -> Expr:
+    size = region.extent[0] if region.extent else Const(INT32, 1)
+    for e in region.extent[1:]:
+        size = size * e
+    return simplify(size <= PRIVATE_LIMIT)
+
+
+@dataclass
+class _Parts:
+    """One definition lowered but not yet wrapped in its loops: `core` is what one
+    iteration runs, `before`/`after` set up and merge an rfactor intermediate."""
+    plan: object
+    rename: object
+    before: object
+    core: object
+    after: object
+
+
 def _lowered(ctx: _Ctx, f, stage: Stage, red):
+    p = _parts(ctx, f, stage, red)
+    body = p.core
+    for i in reversed(range(len(p.plan.loops))):
+        lp = p.plan.loops[i]
+        body = For(lp.var, lp.min, lp.extent, lp.kind,
+                   block(*_inject(ctx, f, stage, p.plan, i, p.rename), body), lp.partition)
+    return block(*[Let(v, e) for v, e in p.plan.lets], p.before, body, p.after)
+
+
+def _parts(ctx: _Ctx, f, stage: Stage, red) -> _Parts:
     region = ctx.regions[id(f)]
     plan = plan_stage(stage, stage_ranges(stage, region), red.sched)
     ctx.loop_names[(id(f), stage.index)] = [lp.name for lp in plan.loops]
@@ -197,12 +234,72 @@ def _lowered(ctx: _Ctx, f, stage: Stage, red):
         for c in conds[1:]:
             cond = Binary("&&", cond, c)
         core = IfThenElse(cond, core)
-    body = core
-    for i in reversed(range(len(plan.loops))):
-        lp = plan.loops[i]
-        body = For(lp.var, lp.min, lp.extent, lp.kind,
-                   block(*_inject(ctx, f, stage, plan, i, rename), body), lp.partition)
-    return block(*[Let(v, e) for v, e in plan.lets], before, body, after)
+    return _Parts(plan, rename, before, core, after)
+
+
+# ---- sibling updates in one loop nest -------------------------------------------
+
+def _fused(ctx: _Ctx, f, group: list):
+    """One loop nest running the parallel reductions of `group` (consecutive updates of
+    f) together, or None. Sibling reductions over the same domain are common in
+    adjoints: every read of hom[i, j] by a warp sends one; fused, they share the
+    consumer's recomputed values (CSE) and make one pass over memory instead of n.
+    Legal because each core writes only its own intermediate (rfactor) or adds
+    atomically, and none reads f."""
+    region = ctx.regions[id(f)]
+    reds = []
+    for st in group:
+        if st.index == 0 or any(key[:2] == (id(f), st.index) for key in ctx.places):
+            return None
+        red = plan_reduction(f, st, f.definitions[st.index].schedule,
+                             _const_extents(ctx, region))
+        if red.mode not in ("rfactor", "atomic", "choose") or any(
+                c.callee is f for c in collect((red.rhs,), Call)):
+            return None
+        reds.append(red)
+    if len({r.mode for r in reds}) != 1:
+        return None
+    if reds[0].mode != "choose":
+        return _fuse_parts(ctx, f, group, reds)
+    private = _fuse_parts(ctx, f, group, [r.private for r in reds])
+    atomic = _fuse_parts(ctx, f, group, [r.atomic for r in reds])
+    if private is None or atomic is None:
+        return None
+    return IfThenElse(_private_fits(region), private, atomic)
+
+
+def _fuse_parts(ctx: _Ctx, f, group: list, reds: list):
+    parts = [_parts(ctx, f, st, red) for st, red in zip(group, reds)]
+    first = parts[0].plan
+    cores = []
+    for p in parts:
+        mapping = _same_loops(p.plan, first)
+        if mapping is None:
+            return None
+        cores.append(map_exprs(p.core, lambda e, m=mapping: substitute(e, m)))
+    body = block(*cores)
+    for lp in reversed(first.loops):
+        body = For(lp.var, lp.min, lp.extent, lp.kind, body, lp.partition)
+    lets = [Let(v, e) for p in parts for v, e in p.plan.lets]
+    return block(*lets, *[p.before for p in parts], body, *[p.after for p in parts])
+
+
+def _same_loops(plan, first) -> dict | None:
+    """{plan's loop and let Vars: first's} when both plans run the same loops."""
+    if len(plan.loops) != len(first.loops) or len(plan.lets) != len(first.lets):
+        return None
+    mapping = {}
+    for (v, e), (w, e_first) in zip(plan.lets, first.lets):
+        if substitute(e, mapping) is not e_first:
+            return None
+        mapping[v] = w
+    for lp, lq in zip(plan.loops, first.loops):
+        if (lp.kind, lp.partition) != (lq.kind, lq.partition) or \
+                substitute(lp.min, mapping) is not lq.min or \
+                substitute(lp.extent, mapping) is not lq.extent:
+            return None
+        mapping[lp.var] = lq.var
+    return mapping
 
 
 def _const_extents(ctx: _Ctx, region: Region) -> list[int] | None:

@@ -1,6 +1,7 @@
-"""Common-subexpression elimination inside each Store: a subexpression used twice or
-more by one Store (its value and indices together) is computed once, in a Let just
-before it.
+"""Common-subexpression elimination inside each Store or AtomicAdd: a subexpression
+used twice or more by one store (its value and indices together) is computed once, in
+a Let just before it. Consecutive stores of one Block that do not read what another of
+them writes (the cores of fused sibling reductions) share their Lets.
 
 Requires: loads are in bounds wherever they are written, even inside a Select branch
 that is not taken (bounds inference unites both branches), so hoisting a Load out of a
@@ -14,30 +15,53 @@ import itertools
 
 from ...ir.buffer import Param
 from ...ir.expr import Const, Extent, RVar, Var
-from ...ir.visit import post_order, substitute
-from ..stmt import Block, For, IfThenElse, Let, Store, Stmt, block
+from ...ir.visit import collect, post_order, substitute
+from ..stmt import AtomicAdd, Block, For, IfThenElse, Let, Load, Store, Stmt, block
 
 _LEAVES = (Const, Var, RVar, Param, Extent)
 
 
 def cse(s: Stmt) -> Stmt:
-    """Hoist repeated subexpressions of every Store into Lets."""
+    """Hoist repeated subexpressions of every store into Lets."""
     counter = itertools.count()
     return _walk(s, counter)
 
 
 def _walk(s: Stmt, counter) -> Stmt:
     match s:
-        case Store():
-            return _cse_store(s, counter)
+        case Store() | AtomicAdd():
+            return _cse_stores([s], counter)
+        case Block():
+            return block(*_walk_block(s.stmts, counter))
         case For():
             return For(s.var, s.min, s.extent, s.kind, _walk(s.body, counter))
         case IfThenElse():
             return IfThenElse(s.cond, _walk(s.then_case, counter),
                               _walk(s.else_case, counter) if s.else_case else None)
-        case Block():
-            return Block(tuple(_walk(c, counter) for c in s.stmts))
     return s
+
+
+def _walk_block(stmts, counter) -> list:
+    out, run = [], []
+    for s in list(stmts) + [None]:
+        if isinstance(s, (Store, AtomicAdd)) and _independent(run + [s]):
+            run.append(s)
+            continue
+        if run:
+            out.append(_cse_stores(run, counter))
+        run = [s] if isinstance(s, (Store, AtomicAdd)) else []
+        if s is not None and not run:
+            out.append(_walk(s, counter))
+    return out
+
+
+def _independent(stores: list) -> bool:
+    """No store loads a storage that another store of the run writes."""
+    for s in stores:
+        loads = {n.storage for n in collect(tuple(s.index) + (s.value,), Load)}
+        if any(t is not s and t.storage in loads for t in stores):
+            return False
+    return True
 
 
 def _tree_counts(roots) -> dict:
@@ -52,17 +76,17 @@ def _tree_counts(roots) -> dict:
     return totals
 
 
-def _cse_store(s: Store, counter) -> Stmt:
-    roots = list(s.index) + [s.value]
+def _cse_stores(stores: list, counter) -> Stmt:
+    roots = [e for s in stores for e in (*s.index, s.value)]
     totals = _tree_counts(roots)
     repeated = [n for n in post_order(roots)
                 if totals[n] > 1 and not isinstance(n, _LEAVES)]
     if not repeated:
-        return s
+        return block(*stores)
     lets, mapping = [], {}
     for node in repeated:  # post-order: children are named before their parents
         var = Var(f"cse#{next(counter)}", node.type)
         lets.append(Let(var, substitute(node, mapping)))
         mapping[node] = var
-    index = tuple(substitute(i, mapping) for i in s.index)
-    return block(*lets, Store(s.storage, index, substitute(s.value, mapping)))
+    return block(*lets, *[type(s)(s.storage, tuple(substitute(i, mapping) for i in s.index),
+                                  substitute(s.value, mapping)) for s in stores])

@@ -1,0 +1,132 @@
+"""Loop-invariant code motion: Lets and loads whose value does not change in a loop move
+in front of it, and a value the loop accumulates at one fixed location lives in a local
+variable for the length of the loop.
+
+Why: Numba gives LLVM no aliasing facts about buffers, so LLVM can neither hoist a
+load out of a loop that stores to some buffer nor keep a fixed-location accumulator
+(buf[c] = buf[c] + v, a reduction into a point) in a register: each iteration would
+load and store it through memory.
+Requires: CSE has run (invariant subexpressions are Lets at the top of loop bodies).
+Guarantees: a hoisted Let reads no Var bound inside the loop and no buffer the loop
+writes; an accumulator is promoted only when its index is invariant and no other
+statement of the loop touches its buffer; hoisted code runs only when the loop runs
+at least once (a guard), so loads stay in bounds exactly as before.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from ...ir.expr import Const, Var
+from ...ir.simplify import simplify
+from ...ir.types import INT32
+from ...ir.visit import collect, substitute
+from ..stmt import (AtomicAdd, Block, For, IfThenElse, Let, Load, Store, Stmt, block,
+                    children_of, exprs_of, map_exprs)
+
+
+def licm(s: Stmt) -> Stmt:
+    return _walk(s, itertools.count())
+
+
+def _walk(s: Stmt, counter) -> Stmt:
+    match s:
+        case For():
+            loop = For(s.var, s.min, s.extent, s.kind, _walk(s.body, counter), s.partition)
+            # a parallel loop is a kernel of its own (outline.py): nothing moves out of it
+            return loop if s.kind == "parallel" else _loop(loop, counter)
+        case IfThenElse():
+            return IfThenElse(s.cond, _walk(s.then_case, counter),
+                              _walk(s.else_case, counter) if s.else_case else None)
+        case Block():
+            return block(*[_walk(c, counter) for c in s.stmts])
+    return s
+
+
+def _loop(loop: For, counter) -> Stmt:
+    body = list(loop.body.stmts) if isinstance(loop.body, Block) else [loop.body]
+    written = _written(loop.body)
+    inside = {loop.var.name} | _bound(loop.body)
+    hoisted, kept, loads = [], [], {}
+    for s in body:
+        if isinstance(s, Let) and _invariant(s.value, inside, written):
+            hoisted.append(s)
+            inside.discard(s.var.name)
+        else:
+            kept.append(_hoist_loads(s, inside, written, loads, hoisted, counter))
+    before, after = [], []
+    for i, s in enumerate(kept):
+        if _promotable(s, kept, inside):
+            acc = Var(f"acc#{next(counter)}", s.value.type)
+            current = Load(s.storage, s.index, s.value.type)
+            before.append(Let(acc, current))
+            kept[i] = Let(acc, substitute(s.value, {current: acc}))
+            after.append(Store(s.storage, s.index, acc))
+    if not hoisted and not before:
+        return loop
+    new_loop = For(loop.var, loop.min, loop.extent, loop.kind, block(*kept), loop.partition)
+    moved = block(*hoisted, *before, new_loop, *after)
+    runs = simplify(Const(INT32, 0) < loop.extent)
+    return moved if runs is Const(runs.type, True) else IfThenElse(runs, moved)
+
+
+def _hoist_loads(s: Stmt, inside: set, written: set, loads: dict, hoisted: list,
+                 counter) -> Stmt:
+    """s with its loop-invariant Loads read from Lets added to `hoisted` (shared through
+    `loads`); only top-level statements of the body, which run every iteration."""
+    if not isinstance(s, (Store, AtomicAdd, Let)):
+        return s
+    found = [n for n in collect(exprs_of(s), Load) if _invariant(n, inside, written)]
+    for load in found:
+        if load not in loads:
+            loads[load] = Var(f"inv#{next(counter)}", load.type)
+            hoisted.append(Let(loads[load], load))
+    if not found:
+        return s
+    return map_exprs(s, lambda e: substitute(e, loads))
+
+
+def _invariant(e, inside: set, written: set) -> bool:
+    if any(v.name in inside for v in collect((e,), Var)):
+        return False
+    return not any(load.storage in written for load in collect((e,), Load))
+
+
+def _promotable(s: Stmt, kept: list, inside: set) -> bool:
+    """s is `buf[I] = buf[I] op ...` with I invariant, and buf appears nowhere else."""
+    if not isinstance(s, Store) or not _invariant_index(s.index, inside):
+        return False
+    current = Load(s.storage, s.index, s.value.type)
+    if not any(load is current for load in collect((s.value,), Load)):
+        return False
+    others = [o for o in kept if o is not s]
+    touched = {load.storage for o in others for e in _all_exprs(o) for load in collect((e,), Load)}
+    touched |= _written(block(*others)) if others else set()
+    reads_elsewhere = any(load.storage == s.storage and load is not current
+                          for load in collect((s.value,), Load))
+    return s.storage not in touched and not reads_elsewhere
+
+
+def _invariant_index(index, inside: set) -> bool:
+    return not any(v.name in inside for v in collect(tuple(index), Var)) and not any(
+        collect(tuple(index), Load))
+
+
+def _all_exprs(s: Stmt):
+    yield from exprs_of(s)
+    for c in children_of(s):
+        yield from _all_exprs(c)
+
+
+def _written(s: Stmt) -> set:
+    out = {s.storage} if isinstance(s, (Store, AtomicAdd)) else set()
+    for c in children_of(s):
+        out |= _written(c)
+    return out
+
+
+def _bound(s: Stmt) -> set:
+    out = {s.var.name} if isinstance(s, (Let, For)) else set()
+    for c in children_of(s):
+        out |= _bound(c)
+    return out

@@ -1,0 +1,82 @@
+"""Loop-nest optimisations that change the code, never the values: sibling reductions
+over one domain fused into one pass (build_loops._fused), shared subexpressions of
+fused stores (cse), invariant Lets hoisted and fixed-location accumulators kept in
+locals (licm). Each test checks the structure in Pipeline.source() and the values
+against NumPy."""
+
+import re
+
+import numpy as np
+import pytest
+
+import halogrid as hg
+
+
+def _warp_like_gradient():
+    """d[h] for out = img * h[0] + img^2 * h[1] + h[2]: three reads of h at fixed
+    indices, so three sibling reductions over every pixel."""
+    y, x = hg.Var("y"), hg.Var("x")
+    img = hg.ImageParam(hg.Float(64), 2, "img")
+    h = hg.ImageParam(hg.Float(64), 1, "h")
+    out = hg.Func("out")
+    out[y, x] = img[y, x] * h[0] + img[y, x] * img[y, x] * h[1] + h[2]
+    r = hg.RDom(img)
+    loss = hg.Func("loss")
+    loss[()] = hg.sum(out[r[0], r[1]])
+    d = hg.propagate_adjoints(loss)
+    return hg.Pipeline([loss, d[h]])
+
+
+@pytest.mark.parametrize("schedule", ["default", "auto"])
+def test_sibling_reductions_run_in_one_pass_and_agree_with_numpy(schedule, monkeypatch, rng):
+    monkeypatch.setenv("HALOGRID_PARALLEL_MIN_WORK", "0")
+    pipe = _warp_like_gradient()
+    if schedule == "auto":
+        pipe.auto_schedule()
+        source = pipe.source()
+        passes = re.findall(r"def (kernel_d_h_0_rf1_2)\(chunk_lo", source)
+        assert len(passes) == 1, "the three reductions should share one chunked kernel"
+        body = source.split("def kernel_d_h_0_rf1_2")[1].split("\n\n\n")[0]
+        assert all(f"buf_d_h_0_rf{k}[" in body for k in (1, 2, 3))
+    img = rng.random((37, 29))
+    h = np.array([0.5, -2.0, 3.0])
+    loss, d_h = pipe.compile()(img=img, h=h, shapes=[(), (3,)])
+    expected = [img.sum(), (img * img).sum(), img.size]
+    np.testing.assert_allclose(d_h, expected, rtol=1e-12)
+    np.testing.assert_allclose(loss, (img * 0.5 - 2 * img * img + 3).sum(), rtol=1e-12)
+
+
+def test_a_reduction_into_one_point_accumulates_in_a_local(rng):
+    x = hg.Var("x")
+    img = hg.ImageParam(hg.Float(32), 2, "img")
+    gain = hg.ImageParam(hg.Float(32), 1, "gain")
+    r = hg.RDom(img)
+    total = hg.Func("total")
+    total[x] = 0.0
+    total[x] += img[r[0], r[1]] * gain[x]
+    pipe = hg.Pipeline(total)
+    source = pipe.source()
+    kernel = source.split("def kernel_total_0")[1].split("\n\n\n")[0]
+    innermost = kernel.split("for ")[-1].split("\n")[1]
+    assert re.fullmatch(r" *_acc\w* = \(_acc\w* \+ \(buf_img\[.*\] \* _inv\w*\)\)", innermost), kernel
+    assert re.search(r"_inv\w* = buf_gain\[", kernel)  # the invariant load moved out
+    a = rng.random((20, 33), dtype=np.float32)
+    g = np.array([1.0, 2.0, -0.5], np.float32)
+    got = pipe.compile()(img=a, gain=g, shapes=[(3,)])
+    np.testing.assert_allclose(got, a.astype(np.float64).sum() * g, rtol=1e-5)
+
+
+def test_hoisted_code_does_not_run_for_empty_loops(rng):
+    """An invariant load out of an empty loop would read outside the buffer: the
+    hoisted code is guarded by the loop running at least once."""
+    x = hg.Var("x")
+    img = hg.ImageParam(hg.Float(32), 1, "img")
+    n = hg.Param(hg.Int(32), "n", 0)
+    r = hg.RDom([(0, n)], name="r")
+    acc = hg.Func("acc")
+    acc[x] = 0.0
+    acc[x] += img[r] * img[x]
+    fn = hg.Pipeline(acc).compile()
+    a = rng.random(4, dtype=np.float32)
+    np.testing.assert_array_equal(fn(img=a, n=0, shapes=[(4,)]), np.zeros(4, np.float32))
+    np.testing.assert_allclose(fn(img=a, n=3, shapes=[(4,)]), a[:3].sum() * a, rtol=1e-6)
