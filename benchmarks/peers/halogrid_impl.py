@@ -145,9 +145,13 @@ def w2():
     ri = hg.RDom([(0, p["inp"].height()), (0, p["inp"].width())], name="ri")
     padded[c, ri[0], ri[1]] = p["inp"][c, ri[0], ri[1]]
     padded.compute_root()
+    # an explicit update, as Halide's version is written: out keeps the [c, y, x] layout
+    # (an inline hg.sum would store its values as [y, x, c], the order its free Vars
+    # appear in)
     r = hg.RDom([(0, 16), (0, 3), (0, 3)], name="r")
     out = hg.Func("out")
-    out[c, y, x] = hg.sum(padded[r[0], y + r[1] - 1, x + r[2] - 1] * p["k"][c, r[0], r[1], r[2]])
+    out[c, y, x] = 0.0
+    out[c, y, x] += padded[r[0], y + r[1] - 1, x + r[2] - 1] * p["k"][c, r[0], r[1], r[2]]
     return p, [out], _sq_loss(out, p["target"])
 
 

@@ -61,6 +61,8 @@ def _kernel_args(k: Kernel, ex: ExprEmitter) -> list[str]:
 
 def _emit_kernel(k: Kernel, name: str, ex: ExprEmitter, lines: list[str]) -> None:
     flags = ", parallel=True" if k.nested_parallel else ""
+    if k.reassociate:  # float sums in any order: LLVM keeps vector partial sums
+        flags += ", fastmath={'reassoc'}"
     args = _kernel_args(k, ex)
     if k.chunked is not None:
         args = [CHUNK_LO, CHUNK_HI] + args

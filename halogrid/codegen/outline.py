@@ -40,6 +40,7 @@ class Kernel:
     storages: list = field(default_factory=list)   # free storage names
     nested_parallel: bool = False   # a parallel loop inside a serial one: prange
     writes: str = ""                # the first storage it stores to (names the kernel)
+    reassociate: bool = False       # has a float reduction loop (compiled with reassoc)
 
 
 @dataclass
@@ -98,9 +99,10 @@ def _kernel(body: Stmt, chunked: For | None, kernel_vars: set) -> Kernel:
     foreign = [v for v in scalars.values() if isinstance(v, Var) and v.name in kernel_vars]
     if foreign:
         raise errors.InternalError(f"{foreign[0].name} is defined in another kernel")
-    nested = chunked is None and _has_parallel(body)
+    nested = chunked is None and _has_kind(body, "parallel")
     writes = next(_writes(body), "")
-    return Kernel(body, chunked, list(scalars.values()), list(storages), nested, writes)
+    return Kernel(body, chunked, list(scalars.values()), list(storages), nested, writes,
+                  _has_kind(body, "reduction"))
 
 
 def _writes(s: Stmt):
@@ -110,10 +112,10 @@ def _writes(s: Stmt):
         yield from _writes(c)
 
 
-def _has_parallel(s: Stmt) -> bool:
-    if isinstance(s, For) and s.kind == "parallel":
+def _has_kind(s: Stmt, kind: str) -> bool:
+    if isinstance(s, For) and s.kind == kind:
         return True
-    return any(_has_parallel(c) for c in children_of(s))
+    return any(_has_kind(c, kind) for c in children_of(s))
 
 
 def _free(s: Stmt, scope: set, allocated: set, scalars: dict, storages: dict) -> None:

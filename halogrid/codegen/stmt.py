@@ -35,7 +35,9 @@ class Stmt:
 
 @dataclass(frozen=True)
 class For(Stmt):
-    """for var in [min, min + extent): body. kind: serial/parallel/vectorized/unrolled.
+    """for var in [min, min + extent): body. kind: serial/parallel/vectorized/unrolled,
+    or reduction: a serial loop whose body folds floats into loop-carried locals
+    (passes/licm.py), whose kernel LLVM may vectorise by reassociating those sums.
 
     `partition`: peel the iterations where clamps and split tails are not identities
     (passes/partition_loops.py), so the steady state has no min/max on this loop's var.

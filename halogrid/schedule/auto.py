@@ -8,8 +8,11 @@ Rules, in order, for Funcs the user left unscheduled:
     innermost stays a plain contiguous loop for LLVM to vectorise (measured on W1/W3
     gradients at 1 MP: explicit vectorize(x, 8) with loop partitioning tripled the code,
     compiled slower and ran 1.9-2.4x slower than parallel alone);
-  * updates over a small constant RDom (stencil taps) run the taps outside the innermost
-    pure loop, which then walks contiguous memory;
+  * updates over stencil taps (reads at x + (RVars) along the innermost Var x: a
+    convolution, or a conv layer's adjoint over output channels x 3 x 3) run the taps
+    outside the innermost pure loop, which then walks contiguous memory (its clamped
+    edges peeled); other reductions keep their RVars innermost (a bilateral slice's
+    corners, whose weights do not depend on them);
   * updates: parallel over the outermost pure Var when each iteration owns its point,
     except updates of a fixed slice (the edge rows of a boundary condition's adjoint),
     whose work is too small to pay for a parallel launch and its compile time;
@@ -25,7 +28,7 @@ fall back to serial code for small problems, so small pipelines keep their speed
 from __future__ import annotations
 
 from .. import errors
-from ..ir.expr import Call, Const, RVar, Var
+from ..ir.expr import Binary, Call, Const, RVar, Var
 from ..ir.graph import build_graph
 from ..ir.visit import collect
 from .defaults import is_stored
@@ -75,6 +78,32 @@ def _small_constant_domain(rvars, limit: int = 256) -> bool:
     return total <= limit
 
 
+def _has_taps(d) -> bool:
+    """Stencil taps: a read at x + (an expression of RVars) along the innermost Var x
+    of the left side (which must be all pure Vars: each point owns its value)."""
+    if not d.args or not all(isinstance(a, Var) for a in d.args):
+        return False
+    x = d.args[-1]
+    return any(_shifted(arg, x) for c in collect(tuple(d.values), Call) for arg in c.args)
+
+
+def _shifted(arg, x) -> bool:
+    """arg is (a clamp of) x + terms, the terms free of x and some reading an RVar."""
+    def reads_x(e) -> bool:
+        return any(v is x for v in collect((e,), Var))
+    while isinstance(arg, Binary) and arg.op in ("min", "max"):
+        arg = arg.a if reads_x(arg.a) else arg.b
+    terms = _terms(arg)
+    with_x = [t for t in terms if reads_x(t)]
+    return len(with_x) == 1 and with_x[0] is x and any(collect((t,), RVar) for t in terms)
+
+
+def _terms(e) -> list:
+    if isinstance(e, Binary) and e.op in ("+", "-"):
+        return _terms(e.a) + _terms(e.b)
+    return [e]
+
+
 def _try(directive) -> None:
     try:
         directive()
@@ -100,11 +129,14 @@ def _schedule_update(f, index: int) -> None:
     fixed = any(not isinstance(a, Var) and not collect((a,), RVar) for a in d.args)
     if fixed and (pure or _small_constant_domain(rvars)):
         return  # a fixed slice (an image edge) or a few taps: too little work for threads
-    if pure and rvars and _small_constant_domain(rvars):
+    if pure and rvars and _has_taps(d):
         # a stencil-like reduction (conv taps): run the taps outside the innermost pure
         # loop, so that loop walks contiguous memory and LLVM can vectorise it
         inner_first = [pure[-1]] + list(reversed(rvars)) + list(reversed(pure[:-1]))
         _try(lambda: stage.reorder(*inner_first))
+        sched = f.definitions[index].schedule
+        if sched is not None:  # peel the clamped edges of the contiguous inner loop
+            sched.partition.add(pure[-1].name)
     if pure:
         _try(lambda: stage.parallel(pure[0]))
     elif rvars:

@@ -80,3 +80,92 @@ def test_hoisted_code_does_not_run_for_empty_loops(rng):
     a = rng.random(4, dtype=np.float32)
     np.testing.assert_array_equal(fn(img=a, n=0, shapes=[(4,)]), np.zeros(4, np.float32))
     np.testing.assert_allclose(fn(img=a, n=3, shapes=[(4,)]), a[:3].sum() * a, rtol=1e-6)
+
+
+def _big_histogram(bins):
+    x = hg.Var("x")
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    r = hg.RDom(inp)
+    hist = hg.Func("hist")
+    hist[x] = 0
+    hist[hg.clamp(hg.i32(inp[r.x, r.y] * bins), 0, bins - 1)] += 1
+    hist.update(0).parallel(r.x)
+    return hg.Pipeline(hist).compile()
+
+
+@pytest.mark.parametrize("shape, private", [((40, 50), False), ((1200, 1100), True)])
+def test_parallel_scatter_picks_private_copies_only_when_it_has_many_adds_per_cell(
+        shape, private, monkeypatch, rng):
+    """2^17 bins: a few thousand adds go through atomics, 1.3 M adds (10 per bin) through
+    private copies merged at the end; the counts are NumPy's either way."""
+    monkeypatch.setenv("HALOGRID_PARALLEL_MIN_WORK", "0")
+    bins = 1 << 17
+    fn = _big_histogram(bins)
+    img = rng.random(shape, dtype=np.float32)
+    ref = np.bincount(np.clip((img * bins).astype(np.int32), 0, bins - 1).ravel(),
+                      minlength=bins)
+    np.testing.assert_array_equal(fn(inp=img, shapes=[(bins,)]), ref)
+    ran = {name for name, calls, _ in fn.profile(inp=img, shapes=[(bins,)]) if calls}
+    assert any("_rf" in name for name in ran) == private, ran
+
+
+def test_float_reductions_reassociate_only_in_their_kernels(rng):
+    x = hg.Var("x")
+    img = hg.ImageParam(hg.Float(32), 1, "img")
+    r = hg.RDom(img)
+    total, scaled = hg.Func("total"), hg.Func("scaled")
+    total[x] = 0.0
+    total[x] += img[r]
+    scaled[x] = img[x] * 2.0
+    scaled.parallel(x)  # its own kernel
+    source = hg.Pipeline([total, scaled]).source()
+    kernels = source.split("@njit(")[1:]
+    flagged = [k for k in kernels if "fastmath={'reassoc'}" in k.split("\n")[0]]
+    assert len(flagged) == 1 and "def kernel_total_0" in flagged[0]
+    a = rng.random(1 << 20, dtype=np.float32)
+    got_total, got_scaled = hg.Pipeline([total, scaled]).compile()(
+        img=a, shapes=[(1,), a.shape])
+    np.testing.assert_allclose(got_total, [a.astype(np.float64).sum()], rtol=1e-5)
+    np.testing.assert_array_equal(got_scaled, a * 2)
+
+
+def test_steady_loops_of_a_stencil_adjoint_drop_their_range_tests(monkeypatch, rng):
+    """The gather adjoint of out[y, x] += in[y, x + r - 1] * k[r] tests 0 <= x + 1 - r
+    <= w - 1 and clamps its read; auto_schedule puts x innermost and peels the edges,
+    and the steady loop keeps neither the clamp nor the test."""
+    monkeypatch.setenv("HALOGRID_PARALLEL_MIN_WORK", "0")
+    y, x = hg.Var("y"), hg.Var("x")
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    k = hg.ImageParam(hg.Float(32), 1, "k")
+    r = hg.RDom([(0, 3)], name="r")
+    padded = hg.Func("padded")
+    padded[y, x] = hg.BoundaryConditions.constant_exterior(inp, 0.0)[y, x]
+    out = hg.Func("out")
+    out[y, x] = 0.0
+    out[y, x] += padded[y, x + r - 1] * k[r]
+    rl = hg.RDom(inp)
+    loss = hg.Func("loss")
+    loss[()] = hg.sum(out[rl[0], rl[1]])
+    d = hg.propagate_adjoints(loss)
+    pipe = hg.Pipeline([d[inp]]).auto_schedule()
+    lines = pipe.source().split("\n")
+    heads = [i for i, line in enumerate(lines) if re.search(r"for \w+ in range\(\w+_steady_lo", line)]
+    assert heads, "no partitioned loop"
+    for i in heads:
+        var = re.search(r"for (\w+) in", lines[i]).group(1)
+        depth = len(lines[i]) - len(lines[i].lstrip())
+        body = []
+        for line in lines[i + 1:]:
+            if len(line) - len(line.lstrip()) <= depth:
+                break
+            body.append(line)
+        text = "\n".join(body)
+        assert not re.search(rf"(min|max)\([^()]*\b{var}\b", text), text  # no clamp on x
+        assert not re.search(rf"<= \(*{var}\b|\b{var} <=", text), text     # no range test
+    a = rng.random((5, 9), dtype=np.float32)
+    kv = np.array([1.0, 10.0, 100.0], np.float32)
+    expected = np.zeros(9)
+    for j in range(9):
+        expected[j] = sum(kv[t] for t in range(3) if 0 <= j - t + 1 < 9)
+    got = pipe.compile()(inp=a, k=kv, shapes=[a.shape])
+    np.testing.assert_allclose(got, np.broadcast_to(expected, a.shape), rtol=1e-6)

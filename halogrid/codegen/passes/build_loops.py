@@ -28,7 +28,7 @@ from ..local_bounds import footprint, local_region
 from ..loop_plan import plan_stage, stage_ranges
 from ..names import storage_name
 from ..stmt import Allocate, AtomicAdd, For, IfThenElse, Let, Store, block, map_exprs
-from .reductions import PRIVATE_LIMIT, plan_reduction, rfactor_parts
+from .reductions import plan_reduction, private_fits, rfactor_parts
 
 __all__ = ["build_loops", "storage_name"]
 
@@ -176,15 +176,8 @@ def _stage_nest(ctx: _Ctx, f, stage: Stage):
         return _lowered(ctx, f, stage, red)
     if any(key[:2] == (id(f), stage.index) for key in ctx.places):
         return _lowered(ctx, f, stage, red.atomic)  # producers inside: lower them once
-    return IfThenElse(_private_fits(region), _lowered(ctx, f, stage, red.private),
+    return IfThenElse(private_fits(region, stage), _lowered(ctx, f, stage, red.private),
                       _lowered(ctx, f, stage, red.atomic))
-
-
-def _private_fits(region: Region) -> Expr:
-    size = region.extent[0] if region.extent else Const(INT32, 1)
-    for e in region.extent[1:]:
-        size = size * e
-    return simplify(size <= PRIVATE_LIMIT)
 
 
 @dataclass
@@ -265,7 +258,7 @@ def _fused(ctx: _Ctx, f, group: list):
     atomic = _fuse_parts(ctx, f, group, [r.atomic for r in reds])
     if private is None or atomic is None:
         return None
-    return IfThenElse(_private_fits(region), private, atomic)
+    return IfThenElse(private_fits(region, group[0]), private, atomic)
 
 
 def _fuse_parts(ctx: _Ctx, f, group: list, reds: list):

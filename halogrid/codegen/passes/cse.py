@@ -1,7 +1,10 @@
 """Common-subexpression elimination inside each Store or AtomicAdd: a subexpression
 used twice or more by one store (its value and indices together) is computed once, in
 a Let just before it. Consecutive stores of one Block that do not read what another of
-them writes (the cores of fused sibling reductions) share their Lets.
+them writes (the cores of fused sibling reductions) share their Lets. The two values
+of every Select are Lets too: a select then picks between computed values (an LLVM
+`select`, vectorisable) instead of branching around loads; Halide's select evaluates
+both sides as well.
 
 Requires: loads are in bounds wherever they are written, even inside a Select branch
 that is not taken (bounds inference unites both branches), so hoisting a Load out of a
@@ -14,7 +17,7 @@ from __future__ import annotations
 import itertools
 
 from ...ir.buffer import Param
-from ...ir.expr import Const, Extent, RVar, Var
+from ...ir.expr import Const, Extent, RVar, Select, Var
 from ...ir.visit import collect, post_order, substitute
 from ..stmt import AtomicAdd, Block, For, IfThenElse, Let, Load, Store, Stmt, block
 
@@ -79,8 +82,10 @@ def _tree_counts(roots) -> dict:
 def _cse_stores(stores: list, counter) -> Stmt:
     roots = [e for s in stores for e in (*s.index, s.value)]
     totals = _tree_counts(roots)
-    repeated = [n for n in post_order(roots)
-                if totals[n] > 1 and not isinstance(n, _LEAVES)]
+    branches = {id(b) for n in post_order(roots) if isinstance(n, Select)
+                for b in (n.true_value, n.false_value)}
+    repeated = [n for n in post_order(roots) if not isinstance(n, _LEAVES)
+                and (totals[n] > 1 or id(n) in branches)]
     if not repeated:
         return block(*stores)
     lets, mapping = [], {}

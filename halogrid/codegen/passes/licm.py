@@ -1,6 +1,7 @@
 """Loop-invariant code motion: Lets and loads whose value does not change in a loop move
 in front of it, and a value the loop accumulates at one fixed location lives in a local
-variable for the length of the loop.
+variable for the length of the loop; a serial loop folding a float into such a local
+becomes kind "reduction" (its kernel may reassociate the sum, see outline.py).
 
 Why: Numba gives LLVM no aliasing facts about buffers, so LLVM can neither hoist a
 load out of a loop that stores to some buffer nor keep a fixed-location accumulator
@@ -52,11 +53,15 @@ def _loop(loop: For, counter) -> Stmt:
         if isinstance(s, Let) and _invariant(s.value, inside, written):
             hoisted.append(s)
             inside.discard(s.var.name)
+        elif isinstance(s, IfThenElse) and s.else_case is None:
+            kept.append(_lift_from_guard(s, inside, written, hoisted))
         else:
             kept.append(_hoist_loads(s, inside, written, loads, hoisted, counter))
-    before, after = [], []
+    before, after, kind = [], [], loop.kind
     for i, s in enumerate(kept):
         if _promotable(s, kept, inside):
+            if s.value.type.is_float and kind == "serial":
+                kind = "reduction"  # the loop folds into a local: see stmt.For
             acc = Var(f"acc#{next(counter)}", s.value.type)
             current = Load(s.storage, s.index, s.value.type)
             before.append(Let(acc, current))
@@ -64,10 +69,25 @@ def _loop(loop: For, counter) -> Stmt:
             after.append(Store(s.storage, s.index, acc))
     if not hoisted and not before:
         return loop
-    new_loop = For(loop.var, loop.min, loop.extent, loop.kind, block(*kept), loop.partition)
+    new_loop = For(loop.var, loop.min, loop.extent, kind, block(*kept), loop.partition)
     moved = block(*hoisted, *before, new_loop, *after)
     runs = simplify(Const(INT32, 0) < loop.extent)
     return moved if runs is Const(runs.type, True) else IfThenElse(runs, moved)
+
+
+def _lift_from_guard(s: IfThenElse, inside: set, written: set, hoisted: list) -> Stmt:
+    """Invariant Lets that read no buffer move out of a guard (an inner loop's
+    `if extent > 0`) too: arithmetic is safe to run when the guard is false."""
+    body = list(s.then_case.stmts) if isinstance(s.then_case, Block) else [s.then_case]
+    rest = []
+    for c in body:
+        if isinstance(c, Let) and not collect((c.value,), Load) and \
+                _invariant(c.value, inside, written):
+            hoisted.append(c)
+            inside.discard(c.var.name)
+        else:
+            rest.append(c)
+    return IfThenElse(s.cond, block(*rest)) if rest else s
 
 
 def _hoist_loads(s: Stmt, inside: set, written: set, loads: dict, hoisted: list,

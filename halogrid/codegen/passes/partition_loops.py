@@ -9,7 +9,9 @@ side is linear in L (c*L + r, r bounded over the inner loops) and whose other si
 does not vary inside the loop is replaced by the side it provably equals there:
 the L-dependent side in values and indices (a clamped index becomes the plain,
 contiguous index LLVM can vectorise), the invariant side in inner loop extents (a
-split tail min(F, e - xo*F) becomes the constant F). Nothing else changes.
+split tail min(F, e - xo*F) becomes the constant F); a comparison of such a linear
+side with an invariant one becomes true (the steady range is narrowed to where it
+holds), so the range tests guarding a clamped read vanish too. Nothing else changes.
 """
 
 from __future__ import annotations
@@ -102,12 +104,35 @@ class _Steady:
             return varying if keep_varying else fixed
         return None
 
+    def compare(self, e: Binary) -> Expr | None:
+        """a <= b or a < b with one side linear in L and the other invariant: true in
+        the steady state, which is narrowed to where it holds (the range tests that
+        guard a clamped read, like the adjoint's select(0 <= x + k <= w - 1, ...))."""
+        b = e.b if e.op == "<=" else simplify(e.b - 1)
+        for varying, fixed, sign in ((e.a, b, 1), (b, e.a, -1)):
+            lin = _linear(varying, self.var) if self._invariant(fixed) else None
+            if lin is None or lin[0] == 0:
+                continue
+            lets = set(collect((lin[1],), Var)) & (self.inner - set(self.scope))
+            r = bounds_of(lin[1], self.scope)
+            if lets or not r.bounded:
+                continue
+            if sign > 0:   # need varying <= fixed
+                self._le(lin[0], r.max, fixed)
+            else:          # need fixed <= varying
+                self._le(-lin[0], simplify(-r.min), simplify(-fixed))
+            return Const(e.type, True)
+        return None
+
     def expr(self, e: Expr, keep_varying: bool = True) -> Expr:
         def rule(node):
             if isinstance(node, Binary) and node.op in ("min", "max"):
                 return self.clamp(node, keep_varying)
+            if keep_varying and isinstance(node, Binary) and node.op in ("<=", "<") \
+                    and node.a.type == INT32:
+                return self.compare(node)
             return None
-        return mutate_with(e, {Binary: rule})
+        return simplify(mutate_with(e, {Binary: rule}))
 
     def stmt(self, s: Stmt) -> Stmt:
         match s:

@@ -7,9 +7,15 @@ Guarantees: `plan_reduction` picks how the update is lowered:
   'plain'   no racing parallel loop: one Store, as written;
   'atomic'  atomic() was asked for (or the accumulator is large and op is +/-):
             the Store becomes AtomicAdd(f[a], e);
-  'choose'  neither asked for and the accumulator's size is only known at run time:
-            `private` and `atomic` hold both lowerings; the caller picks at run time
-            (private copies while the accumulator has at most PRIVATE_LIMIT elements);
+  'choose'  neither asked for and the accumulator has more than PRIVATE_LIMIT elements
+            or a size known only at run time: `private` and `atomic` hold both
+            lowerings and the caller picks at run time (`private_fits`): private copies
+            while the accumulator is small, or at most a quarter of the update's
+            iteration count (and PRIVATE_CAP elements), atomics otherwise. Measured:
+            a float atomic add costs a locked compare-exchange loop, so 100 M of them
+            (W4's grid adjoint at 1 MP) took 5x longer than private copies of the
+            393 K-cell grid; but for as many adds as accumulator cells (W5's image
+            adjoint) setting up and merging the copies cost 2.8x the atomics;
   'rfactor' rfactor(r, u), or private accumulators: the racing loop is split into
             hg.threads chunks and factored. An intermediate buffer with one extra,
             outermost dimension (the factored loop) is set to op's identity, the update writes
@@ -31,7 +37,8 @@ from ...schedule.legality import associative_op, race_reason
 from ..stmt import Allocate, For, Load, Store, block
 from ..names import storage_name
 
-PRIVATE_LIMIT = 1 << 16   # private copies only for accumulators up to this many elements
+PRIVATE_LIMIT = 1 << 16   # private copies for accumulators up to this many elements
+PRIVATE_CAP = 1 << 24     # ... or up to this many, when the update does as many adds
 
 
 @dataclass
@@ -65,9 +72,22 @@ def plan_reduction(func, stage, sched, const_extents) -> Reduction:
         return private
     if sched.atomic:
         return atomic
-    if const_extents is None:
-        return Reduction("choose", sched, op, rhs, private=private, atomic=atomic)
-    return private if _product(const_extents) <= PRIVATE_LIMIT else atomic
+    if const_extents is not None and _product(const_extents) <= PRIVATE_LIMIT:
+        return private
+    return Reduction("choose", sched, op, rhs, private=private, atomic=atomic)
+
+
+def private_fits(region, stage) -> Expr:
+    """Run-time test of the 'choose' mode: private copies of the accumulator (of
+    `region`) pay off against atomics for this update (see the module doc)."""
+    size = region.extent[0] if region.extent else Const(INT32, 1)
+    for e in region.extent[1:]:
+        size = size * e
+    work = Const(INT32, 1)
+    for rv in stage.rvars:
+        work = work * rv.extent
+    small = size <= PRIVATE_LIMIT
+    return simplify(small | ((size * 4 <= work) & (size <= PRIVATE_CAP)))
 
 
 def _product(values) -> int:
