@@ -66,7 +66,7 @@ def _emit_kernel(k: Kernel, name: str, ex: ExprEmitter, lines: list[str]) -> Non
     args = _kernel_args(k, ex)
     if k.chunked is not None:
         args = [CHUNK_LO, CHUNK_HI] + args
-    lines += [f"@njit(cache=True, error_model='numpy', nogil=True{flags})",
+    lines += [f"@njit(cache=True, error_model='numpy', nogil=True, no_cfunc_wrapper=True{flags})",
               f"def {name}({', '.join(args)}):"]
     ex.prange = k.nested_parallel  # a chunked kernel already runs on one thread
     if k.chunked is not None:

@@ -3,7 +3,8 @@
 Requires: a Lowered body (allocations, lets and loop nests at the top level).
 Guarantees: `outline(body)` returns the driver's items in program order:
   Let / Allocate   run by the driver in Python (a Let here reads no buffer);
-  Branch           a top-level IfThenElse whose condition reads no buffer;
+  Branch           a top-level IfThenElse around parallel loops whose condition reads
+                   no buffer (others are serial code like any loop);
   Kernel           one compiled function; every Load, Store and loop runs in one.
 A Kernel with `chunked` set is a top-level parallel For: the launcher runs its body
 over chunks [lo, hi) of the loop's range on the thread pool. Other Kernels are a
@@ -68,7 +69,8 @@ def outline(body: Stmt, kernel_vars: set | None = None) -> list:
         elif isinstance(s, For) and s.kind == "parallel":
             flush()
             items.append(_kernel(s.body, s, kernel_vars))
-        elif isinstance(s, IfThenElse) and _driver_can_run(s, kernel_vars):
+        elif isinstance(s, IfThenElse) and _driver_can_run(s, kernel_vars) and \
+                _has_kind(s, "parallel"):  # else it stays in the serial run
             flush()
             items.append(Branch(s.cond, outline(s.then_case, kernel_vars),
                                 outline(s.else_case, kernel_vars) if s.else_case else []))

@@ -78,6 +78,13 @@ def _small_constant_domain(rvars, limit: int = 256) -> bool:
     return total <= limit
 
 
+def _edge_pieces(rvars) -> bool:
+    """An RDom narrowed to the reads past an image edge (a clamp's adjoint: extents
+    like min(w, -1) + 2, a few pixels wide), or a few constant taps."""
+    return _small_constant_domain(rvars) or any(
+        b.op in ("min", "max") for rv in rvars for b in collect((rv.extent,), Binary))
+
+
 def _has_taps(d) -> bool:
     """Stencil taps: a read at x + (an expression of RVars) along the innermost Var x
     of the left side (which must be all pure Vars: each point owns its value)."""
@@ -127,7 +134,7 @@ def _schedule_update(f, index: int) -> None:
     pure = [a for a in d.args if isinstance(a, Var)]
     rvars = [RVar(r, k) for r in d.rdoms for k in range(r.dimensions())]
     fixed = any(not isinstance(a, Var) and not collect((a,), RVar) for a in d.args)
-    if fixed and (pure or _small_constant_domain(rvars)):
+    if fixed and (pure or _edge_pieces(rvars)):
         return  # a fixed slice (an image edge) or a few taps: too little work for threads
     if pure and rvars and _has_taps(d):
         # a stencil-like reduction (conv taps): run the taps outside the innermost pure
