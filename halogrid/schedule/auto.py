@@ -13,9 +13,10 @@ Rules, in order, for Funcs the user left unscheduled:
     outside the innermost pure loop, which then walks contiguous memory (its clamped
     edges peeled); other reductions keep their RVars innermost (a bilateral slice's
     corners, whose weights do not depend on them);
-  * updates: parallel over the outermost pure Var when each iteration owns its point,
-    except updates of a fixed slice (the edge rows of a boundary condition's adjoint),
-    whose work is too small to pay for a parallel launch and its compile time;
+  * updates: parallel over the outermost pure Var when each iteration owns its point
+    (a fixed slice too, like one channel of an adjoint), except the edge pieces of a
+    boundary condition's adjoint (a fixed row summing the few reads past the edge),
+    whose work is too small to pay for a parallel launch;
     associative reductions and scatters (+=, min/max ...) go parallel over their
     outermost RVar, and the runtime picks private accumulators or atomics. That
     includes reductions into one fixed point over a large RDom (a loss, the adjoint of
@@ -134,8 +135,8 @@ def _schedule_update(f, index: int) -> None:
     pure = [a for a in d.args if isinstance(a, Var)]
     rvars = [RVar(r, k) for r in d.rdoms for k in range(r.dimensions())]
     fixed = any(not isinstance(a, Var) and not collect((a,), RVar) for a in d.args)
-    if fixed and (pure or _edge_pieces(rvars)):
-        return  # a fixed slice (an image edge) or a few taps: too little work for threads
+    if fixed and rvars and _edge_pieces(rvars):
+        return  # what a clamp's adjoint collects at an image edge: too little work
     if pure and rvars and _has_taps(d):
         # a stencil-like reduction (conv taps): run the taps outside the innermost pure
         # loop, so that loop walks contiguous memory and LLVM can vectorise it
