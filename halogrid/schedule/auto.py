@@ -6,9 +6,11 @@ Rules, in order, for Funcs the user left unscheduled:
     (compute_root) so it is not recomputed per read; pointwise Funcs stay inlined;
   * pure definitions of stored Funcs: the outermost loop runs in parallel; the
     innermost stays a plain contiguous loop for LLVM to vectorise (no explicit
-    vectorize: measured slower to compile and to run on W1/W3 gradients), its edges
-    (where clamps and range tests bite) peeled off so the middle has neither (W3's
-    gradient at 4 MP: 61 -> 18 ms);
+    vectorize: measured slower to compile and to run on W1/W3 gradients); when the
+    definition clamps or range-tests that innermost Var (an adjoint's gather), the
+    edges where they bite are peeled off so the middle has neither (W3's gradient at
+    4 MP: 61 -> 18 ms; peeling loops without them, like W7's 2-channel inner loop,
+    made its forward 1.5-2x slower);
   * updates over stencil taps (reads at x + (RVars) along the innermost Var x: a
     convolution, or a conv layer's adjoint over output channels x 3 x 3) run the taps
     outside the innermost pure loop, which then walks contiguous memory (its clamped
@@ -126,7 +128,14 @@ def _schedule_pure(f) -> None:
     args = f.args()
     if len(args) >= 2:
         _try(lambda: f.parallel(args[0]))
-        _peel_edges(f, 0, args[-1])
+        if _clamps_along(f.definitions[0], args[-1]):
+            _peel_edges(f, 0, args[-1])
+
+
+def _clamps_along(d, x) -> bool:
+    """A clamp or range test on x in the definition (an adjoint's gather guard)."""
+    return any(b.op in ("min", "max", "<", "<=") and any(v is x for v in collect((b,), Var))
+               for b in collect(tuple(d.values), Binary))
 
 
 def _peel_edges(f, index: int, var) -> None:
