@@ -4,8 +4,6 @@ Each algorithm is written once with ImageParams; the forward pipeline and the
 forward+loss+gradients pipeline are compiled once per builder call (cached on disk).
 """
 
-import numpy as np
-
 import halogrid as hg
 
 VERSION = hg.__version__

@@ -22,7 +22,6 @@ from ...ir.bounds import Region, Stage
 from ...ir.expr import Binary, Call, Const, Expr, Var
 from ...ir.interval import Interval, bounds_of
 from ...ir.simplify import simplify
-from ...ir.types import INT32
 from ...ir.visit import collect, substitute
 from ..local_bounds import footprint, local_region
 from ..loop_plan import plan_stage, stage_ranges

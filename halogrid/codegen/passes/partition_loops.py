@@ -87,21 +87,27 @@ class _Steady:
         else:
             self.lower.append(simplify((k - bound + (-c - 1)) / Const(INT32, -c)))
 
+    def _require(self, varying: Expr, fixed: Expr, at_most: bool) -> bool:
+        """Narrow the steady state to varying <= fixed (at_most) or varying >= fixed;
+        False (nothing recorded) unless varying is linear in L with a bounded rest and
+        fixed does not vary in the loop."""
+        lin = _linear(varying, self.var) if self._invariant(fixed) else None
+        if lin is None or lin[0] == 0:
+            return False
+        lets = set(collect((lin[1],), Var)) & (self.inner - set(self.scope))
+        r = bounds_of(lin[1], self.scope)
+        if lets or not r.bounded:
+            return False
+        if at_most:
+            self._le(lin[0], r.max, fixed)
+        else:
+            self._le(-lin[0], simplify(-r.min), simplify(-fixed))
+        return True
+
     def clamp(self, e: Binary, keep_varying: bool) -> Expr | None:
         for varying, fixed in ((e.a, e.b), (e.b, e.a)):
-            lin = _linear(varying, self.var) if self._invariant(fixed) else None
-            if lin is None or lin[0] == 0:
-                continue
-            lets = set(collect((lin[1],), Var)) & (self.inner - set(self.scope))
-            r = bounds_of(lin[1], self.scope)
-            if lets or not r.bounded:
-                continue
-            c = lin[0]
-            if (e.op == "min") == keep_varying:   # need varying <= fixed
-                self._le(c, r.max, fixed)
-            else:                                 # need varying >= fixed
-                self._le(-c, simplify(-r.min), simplify(-fixed))
-            return varying if keep_varying else fixed
+            if self._require(varying, fixed, (e.op == "min") == keep_varying):
+                return varying if keep_varying else fixed
         return None
 
     def compare(self, e: Binary) -> Expr | None:
@@ -109,19 +115,9 @@ class _Steady:
         the steady state, which is narrowed to where it holds (the range tests that
         guard a clamped read, like the adjoint's select(0 <= x + k <= w - 1, ...))."""
         b = e.b if e.op == "<=" else simplify(e.b - 1)
-        for varying, fixed, sign in ((e.a, b, 1), (b, e.a, -1)):
-            lin = _linear(varying, self.var) if self._invariant(fixed) else None
-            if lin is None or lin[0] == 0:
-                continue
-            lets = set(collect((lin[1],), Var)) & (self.inner - set(self.scope))
-            r = bounds_of(lin[1], self.scope)
-            if lets or not r.bounded:
-                continue
-            if sign > 0:   # need varying <= fixed
-                self._le(lin[0], r.max, fixed)
-            else:          # need fixed <= varying
-                self._le(-lin[0], simplify(-r.min), simplify(-fixed))
-            return Const(e.type, True)
+        for varying, fixed, at_most in ((e.a, b, True), (b, e.a, False)):
+            if self._require(varying, fixed, at_most):
+                return Const(e.type, True)
         return None
 
     def expr(self, e: Expr, keep_varying: bool = True) -> Expr:
