@@ -25,7 +25,7 @@ from ..ir.simplify import simplify
 from .loop_plan import THREADS
 from .lower import Lowered
 from .names import storage_name
-from .outline import Branch, Kernel, outline
+from .outline import Branch, Fill, Kernel, outline
 from .passes.storage import input_storage_name
 from .pyemit import ExprEmitter, Namer, emit_stmt
 from .stmt import Allocate, Let, block
@@ -83,6 +83,8 @@ def _emit_items(items: list, names: dict, ex: ExprEmitter, indent: int,
     for item in items:
         if isinstance(item, (Let, Allocate)):
             emit_stmt(item, ex, indent, lines)
+        elif isinstance(item, Fill):
+            lines.append(f"{pad}{ex.namer.storage(item.storage)}.fill({ex(item.value)})")
         elif isinstance(item, Branch):
             lines.append(f"{pad}if {ex(item.cond)}:")
             _emit_items(item.then_items, names, ex, indent + 1, lines)

@@ -3,6 +3,7 @@
 Requires: a Lowered body (allocations, lets and loop nests at the top level).
 Guarantees: `outline(body)` returns the driver's items in program order:
   Let / Allocate   run by the driver in Python (a Let here reads no buffer);
+  Fill             a constant stored over a whole allocation, numpy's fill();
   Branch           a top-level IfThenElse around parallel loops whose condition reads
                    no buffer (others are serial code like any loop);
   Kernel           one compiled function; every Load, Store and loop runs in one.
@@ -26,7 +27,8 @@ from dataclasses import dataclass, field
 
 from .. import errors
 from ..ir.buffer import Param
-from ..ir.expr import Extent, Var
+from ..ir.expr import Const, Extent, Var
+from ..ir.simplify import simplify
 from ..ir.visit import collect
 from .passes.storage import input_storage_name
 from .stmt import (Allocate, AtomicAdd, Block, For, IfThenElse, Let, Load, Stmt, Store,
@@ -45,6 +47,15 @@ class Kernel:
 
 
 @dataclass
+class Fill:
+    """storage.fill(value) in the driver: a loop nest storing one constant over the whole
+    allocation (the zero init of every adjoint and rfactor intermediate), which needs no
+    compiled kernel."""
+    storage: str
+    value: object
+
+
+@dataclass
 class Branch:
     cond: object
     then_items: list
@@ -57,6 +68,7 @@ def outline(body: Stmt, kernel_vars: set | None = None) -> list:
     kernel_vars = set() if kernel_vars is None else kernel_vars
     items: list = []
     run: list[Stmt] = []
+    allocations: dict = {}
 
     def flush() -> None:
         if run:
@@ -64,7 +76,11 @@ def outline(body: Stmt, kernel_vars: set | None = None) -> list:
             run.clear()
 
     for s in _flat(body):
-        if isinstance(s, Allocate) or (isinstance(s, Let) and _driver_can_run(s, kernel_vars)):
+        if isinstance(s, Allocate):
+            allocations[s.storage] = s
+        if (fill := _as_fill(s, allocations)) is not None:
+            items.append(fill)  # before the pending run: nothing in it touches a new buffer
+        elif isinstance(s, Allocate) or (isinstance(s, Let) and _driver_can_run(s, kernel_vars)):
             items.append(s)
         elif isinstance(s, For) and s.kind == "parallel":
             flush()
@@ -87,6 +103,24 @@ def _driver_can_run(s: Stmt, kernel_vars: set) -> bool:
     exprs = exprs_of(s)
     return not collect(exprs, Load) and not any(
         v.name in kernel_vars for v in collect(exprs, Var))
+
+
+def _as_fill(s: Stmt, allocations: dict) -> Fill | None:
+    """A Fill when s is loops over every dimension of an allocation, in order, storing
+    one constant at (loop var - loop min)."""
+    loops = []
+    while isinstance(s, For):
+        loops.append(s)
+        s = s.body
+    if not loops or not isinstance(s, Store) or not isinstance(s.value, Const):
+        return None
+    alloc = allocations.get(s.storage)
+    if alloc is None or not len(alloc.extents) == len(loops) == len(s.index):
+        return None
+    for loop, index, extent in zip(loops, s.index, alloc.extents):
+        if loop.extent is not extent or index is not simplify(loop.var - loop.min):
+            return None
+    return Fill(s.storage, s.value)
 
 
 def _flat(s: Stmt) -> tuple:
