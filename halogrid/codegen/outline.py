@@ -32,7 +32,7 @@ from ..ir.simplify import simplify
 from ..ir.visit import collect
 from .passes.storage import input_storage_name
 from .stmt import (Allocate, AtomicAdd, Block, For, IfThenElse, Let, Load, Stmt, Store,
-                   block, children_of, exprs_of)
+                   block, children_of, exprs_of, walk)
 
 
 @dataclass
@@ -136,22 +136,13 @@ def _kernel(body: Stmt, chunked: For | None, kernel_vars: set) -> Kernel:
     if foreign:
         raise errors.InternalError(f"{foreign[0].name} is defined in another kernel")
     nested = chunked is None and _has_kind(body, "parallel")
-    writes = next(_writes(body), "")
+    writes = next((t.storage for t in walk(body) if isinstance(t, (Store, AtomicAdd))), "")
     return Kernel(body, chunked, list(scalars.values()), list(storages), nested, writes,
                   _has_kind(body, "reduction"))
 
 
-def _writes(s: Stmt):
-    if isinstance(s, (Store, AtomicAdd)):
-        yield s.storage
-    for c in children_of(s):
-        yield from _writes(c)
-
-
 def _has_kind(s: Stmt, kind: str) -> bool:
-    if isinstance(s, For) and s.kind == kind:
-        return True
-    return any(_has_kind(c, kind) for c in children_of(s))
+    return any(isinstance(t, For) and t.kind == kind for t in walk(s))
 
 
 def _free(s: Stmt, scope: set, allocated: set, scalars: dict, storages: dict) -> None:

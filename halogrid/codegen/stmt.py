@@ -136,6 +136,18 @@ def children_of(s: Stmt) -> tuple[Stmt, ...]:
     return ()
 
 
+def walk(s: Stmt):
+    """Every statement of `s`, itself first, in program order (pre-order)."""
+    yield s
+    for c in children_of(s):
+        yield from walk(c)
+
+
+def stores_in(s: Stmt) -> set:
+    """The storages that Stores and AtomicAdds anywhere in `s` write."""
+    return {t.storage for t in walk(s) if isinstance(t, (Store, AtomicAdd))}
+
+
 def map_exprs(s: Stmt, fn) -> Stmt:
     """Apply fn to every expression of every statement (structure unchanged)."""
     match s:

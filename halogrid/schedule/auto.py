@@ -100,13 +100,15 @@ def _has_taps(d) -> bool:
 
 def _shifted(arg, x) -> bool:
     """arg is (a clamp of) x + terms, the terms free of x and some reading an RVar."""
-    def reads_x(e) -> bool:
-        return any(v is x for v in collect((e,), Var))
     while isinstance(arg, Binary) and arg.op in ("min", "max"):
-        arg = arg.a if reads_x(arg.a) else arg.b
+        arg = arg.a if _reads(arg.a, x) else arg.b
     terms = _terms(arg)
-    with_x = [t for t in terms if reads_x(t)]
+    with_x = [t for t in terms if _reads(t, x)]
     return len(with_x) == 1 and with_x[0] is x and any(collect((t,), RVar) for t in terms)
+
+
+def _reads(e, x) -> bool:
+    return any(v is x for v in collect((e,), Var))
 
 
 def _terms(e) -> list:
@@ -134,7 +136,7 @@ def _schedule_pure(f) -> None:
 
 def _clamps_along(d, x) -> bool:
     """A clamp or range test on x in the definition (an adjoint's gather guard)."""
-    return any(b.op in ("min", "max", "<", "<=") and any(v is x for v in collect((b,), Var))
+    return any(b.op in ("min", "max", "<", "<=") and _reads(b, x)
                for b in collect(tuple(d.values), Binary))
 
 

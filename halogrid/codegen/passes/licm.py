@@ -23,7 +23,7 @@ from ...ir.simplify import simplify
 from ...ir.types import INT32
 from ...ir.visit import collect, substitute
 from ..stmt import (AtomicAdd, Block, For, IfThenElse, Let, Load, Store, Stmt, block,
-                    children_of, exprs_of, map_exprs)
+                    exprs_of, map_exprs, stores_in, walk)
 
 
 def licm(s: Stmt) -> Stmt:
@@ -46,15 +46,17 @@ def _walk(s: Stmt, counter) -> Stmt:
 
 def _loop(loop: For, counter) -> Stmt:
     body = list(loop.body.stmts) if isinstance(loop.body, Block) else [loop.body]
-    written = _written(loop.body)
-    inside = {loop.var.name} | _bound(loop.body)
+    written = stores_in(loop.body)
+    inside = {loop.var.name} | {t.var.name for t in walk(loop.body) if isinstance(t, (Let, For))}
     hoisted, kept, loads = [], [], {}
     for s in body:
         if isinstance(s, Let) and _invariant(s.value, inside, written):
             hoisted.append(s)
             inside.discard(s.var.name)
         elif isinstance(s, IfThenElse) and s.else_case is None:
-            kept.append(_lift_from_guard(s, inside, written, hoisted))
+            guarded = _lift_from_guard(s, inside, written, hoisted)
+            if guarded is not None:
+                kept.append(guarded)
         else:
             kept.append(_hoist_loads(s, inside, written, loads, hoisted, counter))
     before, after, kind = [], [], loop.kind
@@ -75,9 +77,10 @@ def _loop(loop: For, counter) -> Stmt:
     return moved if runs is Const(runs.type, True) else IfThenElse(runs, moved)
 
 
-def _lift_from_guard(s: IfThenElse, inside: set, written: set, hoisted: list) -> Stmt:
+def _lift_from_guard(s: IfThenElse, inside: set, written: set, hoisted: list) -> Stmt | None:
     """Invariant Lets that read no buffer move out of a guard (an inner loop's
-    `if extent > 0`) too: arithmetic is safe to run when the guard is false."""
+    `if extent > 0`) too: arithmetic is safe to run when the guard is false. None when
+    nothing is left inside the guard."""
     body = list(s.then_case.stmts) if isinstance(s.then_case, Block) else [s.then_case]
     rest = []
     for c in body:
@@ -87,7 +90,7 @@ def _lift_from_guard(s: IfThenElse, inside: set, written: set, hoisted: list) ->
             inside.discard(c.var.name)
         else:
             rest.append(c)
-    return IfThenElse(s.cond, block(*rest)) if rest else s
+    return IfThenElse(s.cond, block(*rest)) if rest else None
 
 
 def _hoist_loads(s: Stmt, inside: set, written: set, loads: dict, hoisted: list,
@@ -120,8 +123,9 @@ def _promotable(s: Stmt, kept: list, inside: set) -> bool:
     if not any(load is current for load in collect((s.value,), Load)):
         return False
     others = [o for o in kept if o is not s]
-    touched = {load.storage for o in others for e in _all_exprs(o) for load in collect((e,), Load)}
-    touched |= _written(block(*others)) if others else set()
+    touched = {load.storage for o in others for t in walk(o)
+               for load in collect(exprs_of(t), Load)}
+    touched |= stores_in(block(*others)) if others else set()
     reads_elsewhere = any(load.storage == s.storage and load is not current
                           for load in collect((s.value,), Load))
     return s.storage not in touched and not reads_elsewhere
@@ -130,23 +134,3 @@ def _promotable(s: Stmt, kept: list, inside: set) -> bool:
 def _invariant_index(index, inside: set) -> bool:
     return not any(v.name in inside for v in collect(tuple(index), Var)) and not any(
         collect(tuple(index), Load))
-
-
-def _all_exprs(s: Stmt):
-    yield from exprs_of(s)
-    for c in children_of(s):
-        yield from _all_exprs(c)
-
-
-def _written(s: Stmt) -> set:
-    out = {s.storage} if isinstance(s, (Store, AtomicAdd)) else set()
-    for c in children_of(s):
-        out |= _written(c)
-    return out
-
-
-def _bound(s: Stmt) -> set:
-    out = {s.var.name} if isinstance(s, (Let, For)) else set()
-    for c in children_of(s):
-        out |= _bound(c)
-    return out
