@@ -23,7 +23,7 @@ from ..ir.expr import Expr
 from ..ir.graph import Graph
 
 _MEMORY: dict[str, tuple] = {}
-FORMAT_VERSION = "5"
+FORMAT_VERSION = "6"
 
 
 @functools.lru_cache(maxsize=1)

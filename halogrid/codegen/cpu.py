@@ -28,7 +28,7 @@ from .names import storage_name
 from .outline import Branch, Fill, Kernel, outline
 from .passes.storage import input_storage_name
 from .pyemit import ExprEmitter, Namer, emit_stmt
-from .stmt import Allocate, Let, block
+from .stmt import Allocate, FoldPartials, Let, block
 
 # identifiers of the driver's interface; Namer's names all start with a kind and "_"
 CHUNK_LO, CHUNK_HI = "chunk_lo", "chunk_hi"
@@ -85,6 +85,8 @@ def _emit_items(items: list, names: dict, ex: ExprEmitter, indent: int,
             emit_stmt(item, ex, indent, lines)
         elif isinstance(item, Fill):
             lines.append(f"{pad}{ex.namer.storage(item.storage)}.fill({ex(item.value)})")
+        elif isinstance(item, FoldPartials):
+            lines.append(pad + _fold_source(item, ex))
         elif isinstance(item, Branch):
             lines.append(f"{pad}if {ex(item.cond)}:")
             _emit_items(item.then_items, names, ex, indent + 1, lines)
@@ -99,6 +101,20 @@ def _emit_items(items: list, names: dict, ex: ExprEmitter, indent: int,
             lines.append(f"{pad}{names[id(item)]}({', '.join(_kernel_args(item, ex))})")
     if len(lines) == start:
         lines.append(f"{pad}pass")
+
+
+_UFUNCS = {"+": "np.add", "*": "np.multiply", "min": "np.minimum", "max": "np.maximum"}
+
+
+def _fold_source(fold: FoldPartials, ex: ExprEmitter) -> str:
+    """storage[window] = op(storage[window], op.reduce(partial[:, window'], axis=0))."""
+    def window(starts) -> list[str]:
+        return [f"{ex(i)}:{ex(simplify(i + e))}" for i, e in zip(starts, fold.extents)]
+
+    ufunc = _UFUNCS[fold.op]
+    dest = f"{ex.namer.storage(fold.storage)}[{', '.join(window(fold.index)) or '()'}]"
+    partials = f"{ex.namer.storage(fold.partial)}[{', '.join([':'] + window(fold.start))}]"
+    return f"{dest} = {ufunc}({dest}, {ufunc}.reduce({partials}, axis=0))"
 
 
 def _kernels(items: list) -> list[Kernel]:

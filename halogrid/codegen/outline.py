@@ -4,6 +4,7 @@ Requires: a Lowered body (allocations, lets and loop nests at the top level).
 Guarantees: `outline(body)` returns the driver's items in program order:
   Let / Allocate   run by the driver in Python (a Let here reads no buffer);
   Fill             a constant stored over a whole allocation, numpy's fill();
+  FoldPartials     an rfactor merge, one NumPy reduction over the partials' first axis;
   Branch           a top-level IfThenElse around parallel loops whose condition reads
                    no buffer (others are serial code like any loop);
   Kernel           one compiled function; every Load, Store and loop runs in one.
@@ -31,8 +32,8 @@ from ..ir.expr import Const, Extent, Var
 from ..ir.simplify import simplify
 from ..ir.visit import collect
 from .passes.storage import input_storage_name
-from .stmt import (Allocate, AtomicAdd, Block, For, IfThenElse, Let, Load, Stmt, Store,
-                   block, children_of, exprs_of, walk)
+from .stmt import (Allocate, AtomicAdd, Block, FoldPartials, For, IfThenElse, Let, Load,
+                   Stmt, Store, block, children_of, expand_folds, exprs_of, walk)
 
 
 @dataclass
@@ -80,6 +81,9 @@ def outline(body: Stmt, kernel_vars: set | None = None) -> list:
             allocations[s.storage] = s
         if (fill := _as_fill(s, allocations)) is not None:
             items.append(fill)  # before the pending run: nothing in it touches a new buffer
+        elif isinstance(s, FoldPartials) and _driver_can_run(s, kernel_vars):
+            flush()
+            items.append(s)
         elif isinstance(s, Allocate) or (isinstance(s, Let) and _driver_can_run(s, kernel_vars)):
             items.append(s)
         elif isinstance(s, For) and s.kind == "parallel":
@@ -128,6 +132,7 @@ def _flat(s: Stmt) -> tuple:
 
 
 def _kernel(body: Stmt, chunked: For | None, kernel_vars: set) -> Kernel:
+    body = expand_folds(body)
     bound = {chunked.var.name} if chunked is not None else set()
     scalars: dict = {}
     storages: dict = {}
@@ -138,11 +143,27 @@ def _kernel(body: Stmt, chunked: For | None, kernel_vars: set) -> Kernel:
     nested = chunked is None and _has_kind(body, "parallel")
     writes = next((t.storage for t in walk(body) if isinstance(t, (Store, AtomicAdd))), "")
     return Kernel(body, chunked, list(scalars.values()), list(storages), nested, writes,
-                  _has_kind(body, "reduction"))
+                  _has_contiguous_reduction(body))
 
 
 def _has_kind(s: Stmt, kind: str) -> bool:
     return any(isinstance(t, For) and t.kind == kind for t in walk(s))
+
+
+def _has_contiguous_reduction(s: Stmt) -> bool:
+    """A float reduction loop that reads memory contiguously along its var (the var
+    in a Load's last index): the loops whose sums LLVM vectorises when allowed to
+    reassociate. A strided one (an rfactor merge over chunks) gains nothing from it
+    and costs seconds of LLVM time in gathers."""
+    return any(isinstance(t, For) and t.kind == "reduction" and _reads_along(t)
+               for t in walk(s))
+
+
+def _reads_along(loop: For) -> bool:
+    loads = collect([e for t in walk(loop.body) for e in exprs_of(t)], Load)
+    return any(load.index and
+               any(v.name == loop.var.name for v in collect((load.index[-1],), Var))
+               for load in loads)
 
 
 def _free(s: Stmt, scope: set, allocated: set, scalars: dict, storages: dict) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .. import errors
-from ..ir.expr import Expr, Var
-from ..ir.types import Type
+from ..ir.expr import Binary, Const, Expr, Var
+from ..ir.simplify import simplify
+from ..ir.types import INT32, Type
 from ..ir.visit import collect
 
 
@@ -92,6 +93,24 @@ class Allocate(Stmt):
 
 
 @dataclass(frozen=True)
+class FoldPartials(Stmt):
+    """storage[index + i] = storage[index + i] op partial[0, start + i] op ... op
+    partial[chunks - 1, start + i] for every i in `extents`: the merge of an rfactor
+    intermediate (passes/reductions.py), whose outermost dimension holds one partial
+    result per chunk. The CPU driver runs a top-level one as one NumPy reduction;
+    `fold_loops` is the same as a loop nest, for kernels. op is "+", "*", "min" or "max"."""
+
+    storage: str
+    index: tuple
+    partial: str
+    start: tuple
+    extents: tuple
+    chunks: Expr
+    op: str
+    type: Type
+
+
+@dataclass(frozen=True)
 class Block(Stmt):
     stmts: tuple = field(default_factory=tuple)
 
@@ -122,6 +141,8 @@ def exprs_of(s: Stmt) -> tuple[Expr, ...]:
             return (s.cond,)
         case Allocate():
             return tuple(s.extents)
+        case FoldPartials():
+            return tuple(s.index) + tuple(s.start) + tuple(s.extents) + (s.chunks,)
     return ()
 
 
@@ -144,8 +165,8 @@ def walk(s: Stmt):
 
 
 def stores_in(s: Stmt) -> set:
-    """The storages that Stores and AtomicAdds anywhere in `s` write."""
-    return {t.storage for t in walk(s) if isinstance(t, (Store, AtomicAdd))}
+    """The storages that Stores, AtomicAdds and FoldPartials anywhere in `s` write."""
+    return {t.storage for t in walk(s) if isinstance(t, (Store, AtomicAdd, FoldPartials))}
 
 
 def map_exprs(s: Stmt, fn) -> Stmt:
@@ -162,8 +183,39 @@ def map_exprs(s: Stmt, fn) -> Stmt:
                               map_exprs(s.else_case, fn) if s.else_case else None)
         case Allocate():
             return Allocate(s.storage, s.type, tuple(fn(e) for e in s.extents))
+        case FoldPartials():
+            return replace(s, index=tuple(map(fn, s.index)), start=tuple(map(fn, s.start)),
+                           extents=tuple(map(fn, s.extents)), chunks=fn(s.chunks))
         case Block():
             return Block(tuple(map_exprs(c, fn) for c in s.stmts))
+    return s
+
+
+def fold_loops(s: FoldPartials) -> Stmt:
+    """The loop nest FoldPartials stands for; the chunk loop is outermost, so the inner
+    loops read the partials and write the storage contiguously."""
+    vs = [Var(f"{s.partial}.fold{d}", INT32) for d in range(len(s.extents) + 1)]
+    here = tuple(simplify(i + v) for i, v in zip(s.index, vs[1:]))
+    there = (vs[0],) + tuple(simplify(i + v) for i, v in zip(s.start, vs[1:]))
+    body: Stmt = Store(s.storage, here, Binary(s.op, Load(s.storage, here, s.type),
+                                               Load(s.partial, there, s.type)))
+    for v, extent in reversed(list(zip(vs, (s.chunks,) + tuple(s.extents)))):
+        body = For(v, Const(INT32, 0), extent, "serial", body)
+    return body
+
+
+def expand_folds(s: Stmt) -> Stmt:
+    """s with every FoldPartials replaced by its `fold_loops`."""
+    match s:
+        case FoldPartials():
+            return fold_loops(s)
+        case For():
+            return replace(s, body=expand_folds(s.body))
+        case IfThenElse():
+            return IfThenElse(s.cond, expand_folds(s.then_case),
+                              expand_folds(s.else_case) if s.else_case else None)
+        case Block():
+            return Block(tuple(expand_folds(c) for c in s.stmts))
     return s
 
 
@@ -179,8 +231,11 @@ def check(s: Stmt, bound: set[str], storages: dict[str, int]) -> None:
             for load in collect((e,), Load):
                 if storages.get(load.storage) != len(load.index):
                     raise errors.InternalError(f"bad load of {load.storage} in\n{node}")
-        if isinstance(node, (Store, AtomicAdd)) and storages.get(node.storage) != len(node.index):
+        if isinstance(node, (Store, AtomicAdd, FoldPartials)) and \
+                storages.get(node.storage) != len(node.index):
             raise errors.InternalError(f"bad store to {node.storage}")
+        if isinstance(node, FoldPartials) and storages.get(node.partial) != len(node.start) + 1:
+            raise errors.InternalError(f"bad partials {node.partial}")
         if isinstance(node, Allocate):
             storages[node.storage] = len(node.extents)
         if isinstance(node, Let):
@@ -214,6 +269,11 @@ def stmt_text(s: Stmt, indent: int = 0) -> str:
             return text
         case Allocate():
             return f"{pad}allocate {s.storage}: {s.type.name}[{', '.join(str(e) for e in s.extents)}]"
+        case FoldPartials():
+            window = ", ".join(f"{i} + [0, {e})" for i, e in zip(s.index, s.extents))
+            start = ", ".join(str(i) for i in s.start)
+            return (f"{pad}fold {s.storage}[{window}] {s.op}= "
+                    f"{s.partial}[0..{s.chunks}, {start} + ...]")
         case Block():
             return "\n".join(stmt_text(c, indent) for c in s.stmts)
     return pad + repr(s)

@@ -34,12 +34,15 @@ def test_sibling_reductions_run_in_one_pass_and_agree_with_numpy(schedule, monke
     if schedule == "auto":
         pipe.auto_schedule()
         source = pipe.source()
-        kernels = source.split("@njit(")[1:]
+        kernel_source, driver = source.split("\ndef run(")
+        kernels = kernel_source.split("@njit(")[1:]
         writers = [k for k in kernels if "(chunk_lo" in k.split("\n")[1]
                    and all(f"buf_d_h_0_rf{n}[" in k for n in (1, 2, 3))]
         assert len(writers) == 1, "the three reductions should share one chunked kernel"
         # zero inits of whole buffers are numpy fills in the driver, not kernels
         assert "buf_d_h_0.fill(" in source and "buf_d_h_0_rf1.fill(" in source
+        # and the merges of the per-chunk partials are numpy reductions there too
+        assert all(f"np.add.reduce(buf_d_h_0_rf{n}[:" in driver for n in (1, 2, 3))
     img = rng.random((37, 29))
     h = np.array([0.5, -2.0, 3.0])
     loss, d_h = pipe.compile()(img=img, h=h, shapes=[(), (3,)])

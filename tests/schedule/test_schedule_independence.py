@@ -138,3 +138,37 @@ def test_multi_output_pipeline_with_shared_producer_scheduled(rng):
                                   a.reorder(y, x).parallel(x), b.tile(x, y, xi, yi, 8, 8)))(inp=img)
     for got, want in zip(out, ref):
         np.testing.assert_array_equal(got, want)
+
+
+_COLUMN_FOLDS = {  # op name -> (halogrid combine, NumPy reduction along axis 0)
+    "sum": (lambda a, b: a + b, np.sum),
+    "product": (lambda a, b: a * b, np.prod),
+    "min": (hg.min, np.min),
+    "max": (hg.max, np.max),
+}
+
+
+@pytest.mark.parametrize("op", sorted(_COLUMN_FOLDS))
+@pytest.mark.parametrize("where", ["root", "inside_consumer"])
+def test_rfactor_partials_fold_with_every_associative_op(op, where, rng):
+    """col[x] = op over rows of inp[r, x], rfactor'd into per-chunk partials that fold
+    back into col: at the root a NumPy reduction in the driver, computed inside the
+    consumer's loop a loop nest in the kernel."""
+    combine, reference = _COLUMN_FOLDS[op]
+    ro, ri = hg.Var("ro"), hg.Var("ri")
+    inp = hg.ImageParam(hg.Float(64), 2, "inp")
+    r = hg.RDom([(1, inp.height() - 1)])
+    col = hg.Func("col")
+    col[x] = inp[0, x]
+    col[x] = combine(col[x], inp[r.x, x])
+    out = hg.Func("out")
+    out[y, x] = inp[y, x] - col[x]
+    col.update(0).split(r.x, ro, ri, 4).rfactor(ro, u).parallel(u)
+    if where == "inside_consumer":
+        col.compute_at(out, x)
+    pipe = hg.Pipeline(out)
+    driver = pipe.source().split("\ndef run(")[1]
+    assert (".reduce(buf_col_0_rf1[:" in driver) == (where == "root")
+    img = rng.random((23, 9)) + 0.5
+    np.testing.assert_allclose(pipe.compile()(inp=img), img - reference(img, axis=0),
+                               rtol=1e-12, atol=1e-12)

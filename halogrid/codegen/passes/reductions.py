@@ -19,7 +19,7 @@ Guarantees: `plan_reduction` picks how the update is lowered:
   'rfactor' rfactor(r, u), or private accumulators: the racing loop is split into
             hg.threads chunks and factored. An intermediate buffer with one extra,
             outermost dimension (the factored loop) is set to op's identity, the update writes
-            intermediate[u, a] instead of f[a], and a merge nest folds the
+            intermediate[u, a] instead of f[a], and a FoldPartials folds the
             intermediate into f after the loop: f[a] = f[a] op intermediate[u, a].
 `rfactor_parts` builds (before, core, after) for the 'rfactor' mode.
 """
@@ -29,12 +29,12 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from ...ir.expr import Binary, Call, Const, Expr, Var
+from ...ir.expr import Call, Const, Expr, Var
 from ...ir.simplify import simplify
 from ...ir.types import INT32
 from ...ir.visit import substitute
 from ...schedule.legality import associative_op, race_reason
-from ..stmt import Allocate, For, Load, Store, block
+from ..stmt import Allocate, FoldPartials, For, Load, Store, block
 from ..names import storage_name
 
 PRIVATE_LIMIT = 1 << 16   # private copies for accumulators up to this many elements
@@ -116,10 +116,6 @@ def _identity(op: str, t) -> Const:
     return Const(t, value)
 
 
-def _combine(op: str, a: Expr, b: Expr) -> Expr:
-    return Binary("+" if op == "-" else op, a, b)
-
-
 def rfactor_parts(func, stage, plan, args, value, region, red: Reduction):
     """(before, core, after) statements of an rfactor'd update; see module doc."""
     loop = plan.loop(red.factored)
@@ -140,17 +136,18 @@ def rfactor_parts(func, stage, plan, args, value, region, red: Reduction):
                                                                  region, red, t)
 
 
-def _merge(func, stage, name, extents, region, red, t):
-    n = func.dimensions()
-    vs = [Var(f"{func.name}#{func.uid}rfm{stage.index}.{d}", INT32) for d in range(n + 1)]
-    coords = tuple(region.min[d] + vs[d] for d in range(n))
-    partial = Load(name, (vs[n],) + tuple(vs[:n]), t)
-    body = Store(storage_name(func, 0), coords,
-                 _combine(red.op, Call(func, coords, 0), partial))
-    for d in reversed(range(n + 1)):
-        lo, extent = Const(INT32, 0), extents[(d + 1) % (n + 1)]
-        if d < n and isinstance(stage.args[d], Var):  # pure dim: only the required region
+def _merge(func, stage, name, extents, region, red, t) -> FoldPartials:
+    """f[a] = f[a] op (the partials of every chunk) over the region's required part of
+    pure dims and all of its reduced ones."""
+    first, start, window = [], [], []
+    for d in range(func.dimensions()):
+        lo, extent = Const(INT32, 0), extents[d + 1]
+        if isinstance(stage.args[d], Var):  # pure dim: only the required region
             lo = simplify(region.req_min[d] - region.min[d])
             extent = simplify(region.req_max[d] - region.req_min[d] + 1)
-        body = For(vs[d], lo, extent, "serial", body)
-    return body
+        first.append(simplify(region.min[d] + lo))
+        start.append(lo)
+        window.append(extent)
+    op = "+" if red.op == "-" else red.op
+    return FoldPartials(storage_name(func, 0), tuple(first), name, tuple(start),
+                        tuple(window), extents[0], op, t)

@@ -12,7 +12,7 @@ from dataclasses import replace
 from ...ir.expr import Call, Expr
 from ...ir.simplify import simplify
 from ...ir.visit import mutate_with
-from ..stmt import AtomicAdd, Block, For, IfThenElse, Load, Store, Stmt, map_exprs
+from ..stmt import AtomicAdd, Block, FoldPartials, For, IfThenElse, Load, Store, Stmt, map_exprs
 from ..names import storage_name
 
 
@@ -43,10 +43,9 @@ def _offset_stores(s: Stmt, mins: dict) -> Stmt:
     """Store coordinates -> in-buffer indices; storages absent from `mins` (rfactor
     intermediates) are built 0-based already."""
     match s:
-        case Store() | AtomicAdd() if s.storage in mins:
+        case Store() | AtomicAdd() | FoldPartials() if s.storage in mins:
             offsets = mins[s.storage]
-            return type(s)(s.storage, tuple(simplify(i - m) for i, m in zip(s.index, offsets)),
-                           s.value)
+            return replace(s, index=tuple(simplify(i - m) for i, m in zip(s.index, offsets)))
         case For():
             return replace(s, body=_offset_stores(s.body, mins))
         case IfThenElse():
