@@ -14,6 +14,7 @@ from ..schedule.defaults import is_stored
 from .passes.build_loops import build_loops
 from .passes.checks import check_stmt
 from .passes.cse import cse
+from .passes.dedupe_lets import dedupe_lets
 from .passes.inline import inline
 from .passes.licm import licm
 from .passes.partition_loops import partition_loops
@@ -61,6 +62,8 @@ def lower(outputs) -> Lowered:
     config.trace(3, "after cse", stmt_text(s))
     s = licm(s)  # after cse: invariant subexpressions are Lets by now
     config.trace(3, "after licm", stmt_text(s))
+    s = dedupe_lets(s)  # after licm: it hoists sibling loops' Lets side by side
+    config.trace(3, "after dedupe_lets", stmt_text(s))
     lowered = Lowered(g, stored, b, lets, s)
     check_stmt(lowered)
     config.trace(2, "loop nest", lowered.text())

@@ -10,7 +10,9 @@ Rules, in order, for Funcs the user left unscheduled:
     definition clamps or range-tests that innermost Var (an adjoint's gather), the
     edges where they bite are peeled off so the middle has neither (W3's gradient at
     4 MP: 61 -> 18 ms; peeling loops without them, like W7's 2-channel inner loop,
-    made its forward 1.5-2x slower);
+    made its forward 1.5-2x slower), unless they all hold that Var within NARROW
+    constants (W7's adjoints clamp the channel to [0, 1]: a copy of the loop body for
+    nothing, and compile time);
   * updates over stencil taps (reads at x + (RVars) along the innermost Var x: a
     convolution, or a conv layer's adjoint over output channels x 3 x 3) run the taps
     outside the innermost pure loop, which then walks contiguous memory (its clamped
@@ -37,6 +39,8 @@ from ..ir.graph import build_graph
 from ..ir.visit import collect
 from .defaults import is_stored
 from .directives import Stage, schedule_of
+
+NARROW = 8  # clamps to fewer constant values than this leave no loop worth peeling
 
 
 def auto_schedule(outputs, target: str = "cpu") -> None:
@@ -135,9 +139,16 @@ def _schedule_pure(f) -> None:
 
 
 def _clamps_along(d, x) -> bool:
-    """A clamp or range test on x in the definition (an adjoint's gather guard)."""
-    return any(b.op in ("min", "max", "<", "<=") and _reads(b, x)
-               for b in collect(tuple(d.values), Binary))
+    """A clamp or range test on x in the definition (an adjoint's gather guard), unless
+    all of them hold x within a few constants (a channel index clamped to [0, 1]): a
+    loop that short has no steady middle worth a copy of its body."""
+    tests = [b for b in collect(tuple(d.values), Binary)
+             if b.op in ("min", "max", "<", "<=") and _reads(b, x)]
+    limits = [side for b in tests for side in (b.a, b.b) if not _reads(side, x)]
+    if limits and all(isinstance(v, Const) for v in limits):
+        values = [v.value for v in limits]
+        return max(values) - min(values) >= NARROW
+    return bool(tests)
 
 
 def _peel_edges(f, index: int, var) -> None:
