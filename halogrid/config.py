@@ -6,6 +6,8 @@ HALOGRID_CHECK    1: verify IR between passes (always on under pytest).
 HALOGRID_DUMP_DIR write what the debug level prints into files there.
 HALOGRID_CACHE_DIR where compiled modules live (default: the user cache dir).
 HALOGRID_PARALLEL_MIN_WORK  outputs with fewer elements run serially (default 32768).
+HALOGRID_COMPILE_JOBS processes compiling a new pipeline's kernels at once: 2 (default)
+                  forks one helper on its first call (codegen/compile_jobs.py), 1 none.
 HALOGRID_THREADING numba threading layer for parallel loops nested in serial ones, the
                   only ones still compiled as prange (default 'omp' with
                   OMP_WAIT_POLICY=PASSIVE, else 'workqueue'); a NUMBA_THREADING_LAYER
@@ -59,6 +61,14 @@ def parallel_min_work() -> int:
         return int(os.environ.get("HALOGRID_PARALLEL_MIN_WORK", "32768"))
     except ValueError:
         return 32768
+
+
+def compile_jobs() -> int:
+    """HALOGRID_COMPILE_JOBS: 1 compiles every kernel in this process (see the doc)."""
+    try:
+        return int(os.environ.get("HALOGRID_COMPILE_JOBS", "2"))
+    except ValueError:
+        return 2
 
 
 def dump_dir() -> str | None:

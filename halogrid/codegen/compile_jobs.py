@@ -1,0 +1,96 @@
+"""Compile a freshly generated module's kernels in two processes at once.
+
+Why: Numba compiles one function at a time under a process-wide lock, 0.05-1 s per
+kernel, so a gradient pipeline's first call spends seconds compiling while the other
+core idles. Kernels are independent functions, and the generated module caches them
+on disk (`cache=True`), so another process can compile some of them for this one.
+
+How (`precompile`, before the first real run of a module this process generated):
+  1. a dry run of the driver with recording stand-ins for the kernels gives each
+     kernel's argument types (the driver's control flow depends on shapes only);
+  2. the kernels are split into two groups of about equal source size; a forked child
+     compiles one group into Numba's cache while this process compiles the other;
+  3. the real run then loads the child's kernels from the cache on their first call.
+Invariants: results never depend on the child. A kernel it failed to compile (or
+that is missing from the cache for any reason) compiles on first call as usual; the
+child exits with os._exit, running no atexit hooks or buffered writes of the parent.
+The fork happens while this thread holds Numba's compiler lock, so no other thread is
+inside LLVM at that moment. Used only where os.fork exists, with more than one CPU,
+and unless HALOGRID_COMPILE_JOBS=1.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+import numba
+from numba.core.compiler_lock import global_compiler_lock
+
+from .. import config
+
+
+def available() -> bool:
+    return hasattr(os, "fork") and (os.cpu_count() or 1) > 1 and config.compile_jobs() > 1
+
+
+class _Recorder:
+    """Stands in for a kernel during the dry run: records argument types only."""
+
+    def __init__(self, name: str, kernel):
+        self.name, self.kernel, self.signatures = name, kernel, set()
+
+    def __call__(self, *args) -> None:
+        self.signatures.add(tuple(numba.typeof(a) for a in args))
+
+
+def _record_launch(kernel, lo: int, hi: int, args: tuple) -> None:
+    kernel(lo, hi, *args)
+
+
+def signatures(module, args: tuple, check) -> list[tuple]:
+    """[(kernel, argument types)] of one run of module.run(*args), not yet compiled."""
+    kernels = {n: k for n, k in vars(module).items() if n.startswith("kernel_")}
+    # under profile() a kernel is a profiler.Timed around the dispatcher
+    recorders = {n: _Recorder(n, getattr(k, "kernel", k)) for n, k in kernels.items()}
+    vars(module).update(recorders)
+    try:
+        module.run(*args, _record_launch, check)
+    finally:
+        vars(module).update(kernels)
+    return [(r.kernel, sig) for r in recorders.values() for sig in r.signatures
+            if sig not in r.kernel.overloads]
+
+
+def _split(jobs: list) -> tuple[list, list]:
+    """Two groups of about equal total source length (a proxy for compile time)."""
+    def size(job) -> int:
+        return len(inspect.getsource(job[0].py_func))
+
+    mine, theirs, load = [], [], [0, 0]
+    for job in sorted(jobs, key=size, reverse=True):
+        side = 0 if load[0] <= load[1] else 1
+        (mine, theirs)[side].append(job)
+        load[side] += size(job)
+    return mine, theirs
+
+
+def precompile(module, args: tuple, check) -> None:
+    """Compile the kernels one run of `module.run(*args)` calls (see the module doc)."""
+    jobs = signatures(module, args, check)
+    if len(jobs) < 2:
+        return
+    mine, theirs = _split(jobs)
+    with global_compiler_lock:
+        pid = os.fork()
+        if pid == 0:  # the child: compile into the on-disk cache, then leave
+            status = 1
+            try:
+                for kernel, sig in theirs:
+                    kernel.compile(sig)
+                status = 0
+            finally:
+                os._exit(status)
+    for kernel, sig in mine:
+        kernel.compile(sig)
+    os.waitpid(pid, 0)
