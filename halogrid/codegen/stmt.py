@@ -204,19 +204,22 @@ def fold_loops(s: FoldPartials) -> Stmt:
     return body
 
 
+def map_leaves(s: Stmt, fn) -> Stmt:
+    """s with fn applied to every statement that is not a For, IfThenElse or Block."""
+    match s:
+        case For():
+            return replace(s, body=map_leaves(s.body, fn))
+        case IfThenElse():
+            return IfThenElse(s.cond, map_leaves(s.then_case, fn),
+                              map_leaves(s.else_case, fn) if s.else_case else None)
+        case Block():
+            return Block(tuple(map_leaves(c, fn) for c in s.stmts))
+    return fn(s)
+
+
 def expand_folds(s: Stmt) -> Stmt:
     """s with every FoldPartials replaced by its `fold_loops`."""
-    match s:
-        case FoldPartials():
-            return fold_loops(s)
-        case For():
-            return replace(s, body=expand_folds(s.body))
-        case IfThenElse():
-            return IfThenElse(s.cond, expand_folds(s.then_case),
-                              expand_folds(s.else_case) if s.else_case else None)
-        case Block():
-            return Block(tuple(expand_folds(c) for c in s.stmts))
-    return s
+    return map_leaves(s, lambda t: fold_loops(t) if isinstance(t, FoldPartials) else t)
 
 
 def check(s: Stmt, bound: set[str], storages: dict[str, int]) -> None:

@@ -29,11 +29,15 @@ def _blur_and_sum(tag: str):
     return hg.Pipeline([out, total]).auto_schedule()
 
 
-def _reference(img):
+def _check_values(compiled, shape, rng) -> None:
+    """Run `compiled` on a random image and compare with NumPy."""
+    img = rng.random(shape, dtype=np.float32)
+    out, total = compiled(inp=img, shapes=[shape, ()])
     padded = np.pad(img, 1, mode="edge")
     bx = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]
-    out = bx[:-2] + bx[1:-1] + bx[2:]
-    return out, out.sum(dtype=np.float64)
+    expected = bx[:-2] + bx[1:-1] + bx[2:]
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    np.testing.assert_allclose(total, expected.sum(dtype=np.float64), rtol=1e-5)
 
 
 @pytest.fixture
@@ -61,11 +65,7 @@ def test_signatures_are_recorded_without_running_a_kernel(fresh_cache, rng):
 
 def test_a_new_pipeline_compiles_in_two_processes_with_the_same_values(fresh_cache, rng):
     compiled = _blur_and_sum("two").compile()
-    img = rng.random((37, 29), dtype=np.float32)
-    out, total = compiled(inp=img, shapes=[(37, 29), ()])
-    expected, expected_total = _reference(img)
-    np.testing.assert_allclose(out, expected, rtol=1e-6)
-    np.testing.assert_allclose(total, expected_total, rtol=1e-5)
+    _check_values(compiled, (37, 29), rng)
     hits = sum(sum(k.stats.cache_hits.values()) for k in _kernels(compiled).values())
     assert hits >= 1, "the helper's kernels should load from Numba's cache"
 
@@ -79,8 +79,4 @@ def test_a_failing_helper_leaves_the_kernels_to_this_process(fresh_cache, monkey
     monkeypatch.setattr(compile_jobs, "_split",
                         lambda jobs: (real_split(jobs)[0], [(Broken(), ())]))
     compiled = _blur_and_sum("broken").compile()
-    img = rng.random((23, 31), dtype=np.float32)
-    out, total = compiled(inp=img, shapes=[(23, 31), ()])
-    expected, expected_total = _reference(img)
-    np.testing.assert_allclose(out, expected, rtol=1e-6)
-    np.testing.assert_allclose(total, expected_total, rtol=1e-5)
+    _check_values(compiled, (23, 31), rng)

@@ -12,7 +12,7 @@ from dataclasses import replace
 from ...ir.expr import Call, Expr
 from ...ir.simplify import simplify
 from ...ir.visit import mutate_with
-from ..stmt import AtomicAdd, Block, FoldPartials, For, IfThenElse, Load, Store, Stmt, map_exprs
+from ..stmt import AtomicAdd, FoldPartials, Load, Store, Stmt, map_exprs, map_leaves
 from ..names import storage_name
 
 
@@ -42,15 +42,8 @@ def flatten_storage(s: Stmt, funcs: list, regions: dict) -> Stmt:
 def _offset_stores(s: Stmt, mins: dict) -> Stmt:
     """Store coordinates -> in-buffer indices; storages absent from `mins` (rfactor
     intermediates) are built 0-based already."""
-    match s:
-        case Store() | AtomicAdd() | FoldPartials() if s.storage in mins:
-            offsets = mins[s.storage]
-            return replace(s, index=tuple(simplify(i - m) for i, m in zip(s.index, offsets)))
-        case For():
-            return replace(s, body=_offset_stores(s.body, mins))
-        case IfThenElse():
-            return IfThenElse(s.cond, _offset_stores(s.then_case, mins),
-                              _offset_stores(s.else_case, mins) if s.else_case else None)
-        case Block():
-            return Block(tuple(_offset_stores(c, mins) for c in s.stmts))
-    return s
+    def offset(t: Stmt) -> Stmt:
+        if not isinstance(t, (Store, AtomicAdd, FoldPartials)) or t.storage not in mins:
+            return t
+        return replace(t, index=tuple(simplify(i - m) for i, m in zip(t.index, mins[t.storage])))
+    return map_leaves(s, offset)
