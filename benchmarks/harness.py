@@ -76,13 +76,15 @@ def rss_mb():
 
 
 def cpu_snapshot():
-    """(wall s, machine busy CPU s, this process's CPU s) for ``other_load``."""
+    """(wall s, machine busy CPU s, CPU s of this process and its waited-for children,
+    such as halogrid's compile helper) for ``other_load``."""
     with open("/proc/stat") as f:
         ticks = [int(v) for v in f.readline().split()[1:]]
     idle = ticks[3] + ticks[4]  # idle + iowait
     tick = os.sysconf("SC_CLK_TCK")
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    return time.perf_counter(), (sum(ticks[:8]) - idle) / tick, own.ru_utime + own.ru_stime
+    own = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return (time.perf_counter(), (sum(ticks[:8]) - idle) / tick,
+            sum(u.ru_utime + u.ru_stime for u in own))
 
 
 def other_load(start, end):
@@ -113,19 +115,20 @@ def as_arrays(fwd_result, grads):
     return arrays
 
 
-def run_cell(system, workload, size, mode="time", timeout_s=CELL_TIMEOUT_S):
+def run_cell(system, workload, size, mode="time", timeout_s=CELL_TIMEOUT_S, env=None):
     """Measure one cell in a subprocess; returns (record dict, arrays dict or {}).
 
     ``mode="time"``: full timing; ``mode="rss"``: build + one fwd + one grad, for the
-    peak RSS only. A crash, timeout or unavailable system gives a record whose
-    ``status`` says so (never an exception)."""
+    peak RSS only. ``env``: variables set for the subprocess on top of ours. A crash,
+    timeout or unavailable system gives a record whose ``status`` says so (never an
+    exception)."""
     with tempfile.TemporaryDirectory(prefix="hgbench_") as out_dir:
         cmd = [sys.executable, "-m", "benchmarks.one", "--system", system,
                "--workload", workload, "--size", size, "--mode", mode, "--out", out_dir]
         record = {"system": system, "workload": workload, "size": size}
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
-                                  cwd=_repo_root())
+                                  cwd=_repo_root(), env={**os.environ, **(env or {})})
         except subprocess.TimeoutExpired:
             return {**record, "status": f"error: timeout after {timeout_s} s"}, {}
         json_path = os.path.join(out_dir, "cell.json")

@@ -8,7 +8,7 @@ is faster); they are filled only where a halogrid row of that cell is ok.
 import json
 import os
 
-COLUMNS = ("workload", "size", "system", "fwd ms", "grad ms", "compile s", "RSS MB",
+COLUMNS = ("workload", "size", "system", "fwd ms", "grad ms", "compile s", "cached s", "RSS MB",
            "grad diff", "fwd err", "fwd/hg", "grad/hg", "others %")
 
 
@@ -36,7 +36,8 @@ def cells(row):
         return head + [row.get("status", "?")] + [""] * (len(COLUMNS) - 4)
     return head + [
         _num(row["fwd"]["median_ms"], ".2f"), _num(row["grad"]["median_ms"], ".2f"),
-        _num(row.get("compile_s"), ".2f"), _num(row.get("rss_mb"), ".0f"),
+        _num(row.get("compile_s"), ".2f"), _num(row.get("cached_compile_s"), ".2f"),
+        _num(row.get("rss_mb"), ".0f"),
         _num(row.get("grad_rel_diff_max"), ".1e"), _num(row.get("fwd_rel_err"), ".1e"),
         _num(row.get("fwd_vs_halogrid"), ".2f"), _num(row.get("grad_vs_halogrid"), ".2f"),
         _num(100 * row["other_load"] if "other_load" in row else None, ".0f"),
@@ -100,7 +101,9 @@ def _meta_markdown(meta):
 
 NOTES = """
 Columns: fwd/grad ms = median wall time of one call (NumPy in, NumPy out); compile s =
-builder time + excess of the first calls over a steady call; grad diff = max over
+builder time + excess of the first calls over a steady call (halogrid: from an empty
+module cache); cached s = the same in a second process on the cache the first filled
+(halogrid only); grad diff = max over
 gradients of max|g - g_ref| / max|g_ref| against the float64 oracle (numpy64 for W1/W3,
 torch64 otherwise); fwd err = the same for the forward against NumPy float64;
 fwd/hg, grad/hg = this system's time / halogrid's (> 1 means halogrid is faster);

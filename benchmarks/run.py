@@ -12,6 +12,7 @@ import importlib.metadata
 import os
 import platform
 import sys
+import tempfile
 
 from benchmarks import agreement, env, harness, report, systems
 from benchmarks.workloads import SIZES, WORKLOADS, inputs_for, size_label
@@ -129,7 +130,7 @@ def _cleanest_cell(name, workload, size, idle_wait, retries):
     for attempt in range(1, retries + 2):
         if idle_wait > 0:
             harness.wait_for_idle(idle_wait)
-        row, arrays = harness.run_cell(name, workload, size)
+        row, arrays = _cell(name, workload, size)
         row["attempts"] = attempt
         load = row.get("other_load", 0.0)
         if best is None or load < best[0].get("other_load", 0.0):
@@ -137,6 +138,25 @@ def _cleanest_cell(name, workload, size, idle_wait, retries):
         if row.get("status") != "ok" or load <= CLEAN_LOAD:
             break
     return best
+
+
+def _cell(name, workload, size):
+    """One timing cell. halogrid's starts from an empty module cache, so its "compile s"
+    is a cold compile; a second process then builds and calls it once more on the cache
+    the first one filled: ``cached_compile_s`` is that cached start, computed like
+    compile s (builder time + excess of the first calls over the steady medians)."""
+    if name != "halogrid":
+        return harness.run_cell(name, workload, size)
+    with tempfile.TemporaryDirectory(prefix="hgcache_") as cache:
+        env = {"HALOGRID_CACHE_DIR": cache}
+        row, arrays = harness.run_cell(name, workload, size, env=env)
+        if row.get("status") == "ok":
+            start, _ = harness.run_cell(name, workload, size, mode="rss", env=env)
+            if start.get("status") == "ok":
+                row["cached_compile_s"] = start["build_s"] + sum(
+                    max(0.0, start[f"{part}_first_s"] - row[part]["median_ms"] / 1e3)
+                    for part in ("fwd", "grad"))
+    return row, arrays
 
 
 def _check(row, arrays, ref):
