@@ -174,3 +174,32 @@ def test_steady_loops_of_a_stencil_adjoint_drop_their_range_tests(monkeypatch, r
         expected[j] = sum(kv[t] for t in range(3) if 0 <= j - t + 1 < 9)
     got = pipe.compile()(inp=a, k=kv, shapes=[a.shape])
     np.testing.assert_allclose(got, np.broadcast_to(expected, a.shape), rtol=1e-6)
+
+
+def test_sibling_scatters_share_their_private_copies(monkeypatch, rng):
+    """A tent splat sends two scatters per pixel into one histogram: fused, they add into
+    ONE set of per-thread copies, and the run-time choice counts both scatters' adds
+    (420 K pixels x 2 adds into 2^17 bins is private; either alone would not be)."""
+    monkeypatch.setenv("HALOGRID_PARALLEL_MIN_WORK", "0")
+    bins = 1 << 17
+    x = hg.Var("x")
+    inp = hg.ImageParam(hg.Float(64), 2, "inp")
+    r = hg.RDom(inp)
+    t = inp[r.x, r.y] * (bins - 1)
+    b0 = hg.clamp(hg.i32(hg.floor(t)), 0, bins - 2)
+    frac = t - b0
+    hist = hg.Func("hist")
+    hist[x] = hg.f64(0)
+    hist[b0] += 1.0 - frac
+    hist[b0 + 1] += frac
+    pipe = hg.Pipeline(hist).auto_schedule()
+    partials = set(re.findall(r"buf_hist_0_rf\d+", pipe.source()))
+    assert len(partials) == 1, partials
+    fn = pipe.compile()
+    img = rng.random((600, 700))
+    pos = img.ravel() * (bins - 1)
+    lo = np.clip(np.floor(pos).astype(np.int64), 0, bins - 2)
+    ref = np.bincount(lo, 1 - (pos - lo), bins) + np.bincount(lo + 1, pos - lo, bins)
+    np.testing.assert_allclose(fn(inp=img, shapes=[(bins,)]), ref, rtol=1e-9, atol=1e-9)
+    ran = {name for name, calls, _ in fn.profile(inp=img, shapes=[(bins,)]) if calls}
+    assert any("_rf" in name for name in ran), ran

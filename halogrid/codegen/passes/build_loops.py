@@ -15,18 +15,19 @@ stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ... import errors
 from ...ir.bounds import Region, Stage
-from ...ir.expr import Binary, Call, Const, Expr, Var
+from ...ir.expr import Binary, Call, Const, Expr, RVar, Var
 from ...ir.interval import Interval, bounds_of
 from ...ir.simplify import simplify
-from ...ir.visit import collect, substitute
+from ...ir.visit import collect, mutate_with, substitute
 from ..local_bounds import footprint, local_region
 from ..loop_plan import plan_stage, stage_ranges
 from ..names import storage_name
-from ..stmt import Allocate, AtomicAdd, For, IfThenElse, Let, Store, block, map_exprs
+from ..stmt import (Allocate, AtomicAdd, For, IfThenElse, Let, Load, Store, block, map_exprs,
+                    map_leaves, walk)
 from .reductions import plan_reduction, private_fits, rfactor_parts
 
 __all__ = ["build_loops", "storage_name"]
@@ -257,11 +258,14 @@ def _fused(ctx: _Ctx, f, group: list):
     atomic = _fuse_parts(ctx, f, group, [r.atomic for r in reds])
     if private is None or atomic is None:
         return None
-    return IfThenElse(private_fits(region, group[0]), private, atomic)
+    return IfThenElse(private_fits(region, group[0], len(group)), private, atomic)
 
 
 def _fuse_parts(ctx: _Ctx, f, group: list, reds: list):
     parts = [_parts(ctx, f, st, red) for st, red in zip(group, reds)]
+    if all(r.mode == "rfactor" and r.op == reds[0].op for r in reds) and \
+            all(collect(tuple(st.args), RVar) for st in group):
+        _share_partials(parts)
     first = parts[0].plan
     cores = []
     for p in parts:
@@ -274,6 +278,26 @@ def _fuse_parts(ctx: _Ctx, f, group: list, reds: list):
         body = For(lp.var, lp.min, lp.extent, lp.kind, body, lp.partition)
     lets = [Let(v, e) for p in parts for v, e in p.plan.lets]
     return block(*lets, *[p.before for p in parts], body, *[p.after for p in parts])
+
+
+def _share_partials(parts: list) -> None:
+    """Sibling rfactor'd scatters into one Func with one op accumulate into the first's
+    per-chunk partials (in place): one set of private copies to fill and fold, not one
+    per sibling (W5's image adjoint: 4 bilinear corners, 4x the memory otherwise).
+    Legal because the partials fold into f with that op, in any order. Not for
+    reductions into fixed points (W5's d H3): apart, each keeps its partial in a
+    register (licm), which a shared buffer would prevent."""
+    shared = next(t for t in walk(parts[0].before) if isinstance(t, Allocate)).storage
+    for p in parts[1:]:
+        own = next(t for t in walk(p.before) if isinstance(t, Allocate)).storage
+
+        def rename(e, own=own):
+            return mutate_with(e, {Load: lambda n: Load(shared, n.index, n.type)
+                                   if n.storage == own else None})
+        core = map_exprs(p.core, rename)
+        p.core = map_leaves(core, lambda t, own=own: replace(t, storage=shared)
+                            if isinstance(t, Store) and t.storage == own else t)
+        p.before = p.after = None
 
 
 def _same_loops(plan, first) -> dict | None:

@@ -11,11 +11,13 @@ Guarantees: `plan_reduction` picks how the update is lowered:
             or a size known only at run time: `private` and `atomic` hold both
             lowerings and the caller picks at run time (`private_fits`): private copies
             while the accumulator is small, or at most a quarter of the update's
-            iteration count (and PRIVATE_CAP elements), atomics otherwise. Measured:
-            a float atomic add costs a locked compare-exchange loop, so 100 M of them
-            (W4's grid adjoint at 1 MP) took 5x longer than private copies of the
-            393 K-cell grid; but for as many adds as accumulator cells (W5's image
-            adjoint) setting up and merging the copies cost 2.8x the atomics;
+            iteration count (of all fused sibling updates, which share the copies:
+            build_loops._share_partials) and PRIVATE_CAP elements, atomics otherwise.
+            Measured: a float atomic add costs a locked compare-exchange loop, so 100 M
+            of them (W4's grid adjoint at 1 MP) took 5x longer than private copies of
+            the 393 K-cell grid; W5's image adjoint (4 bilinear corners, 4 adds per
+            cell) 61 -> 41 ms at 4 MP with shared copies; one add per cell costs more
+            to set up and fold than the atomics save (2.8x);
   'rfactor' rfactor(r, u), or private accumulators: the racing loop is split into
             hg.threads chunks and factored. An intermediate buffer with one extra,
             outermost dimension (the factored loop) is set to op's identity, the update writes
@@ -77,13 +79,14 @@ def plan_reduction(func, stage, sched, const_extents) -> Reduction:
     return Reduction("choose", sched, op, rhs, private=private, atomic=atomic)
 
 
-def private_fits(region, stage) -> Expr:
+def private_fits(region, stage, siblings: int = 1) -> Expr:
     """Run-time test of the 'choose' mode: private copies of the accumulator (of
-    `region`) pay off against atomics for this update (see the module doc)."""
+    `region`) pay off against atomics for this update, or for `siblings` updates like
+    it fused into one loop nest and sharing the copies (see the module doc)."""
     size = region.extent[0] if region.extent else Const(INT32, 1)
     for e in region.extent[1:]:
         size = size * e
-    work = Const(INT32, 1)
+    work = Const(INT32, siblings)
     for rv in stage.rvars:
         work = work * rv.extent
     small = size <= PRIVATE_LIMIT
