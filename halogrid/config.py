@@ -84,9 +84,12 @@ def cache_dir() -> str:
 
 
 def trace(level: int, title: str, body: object = "") -> None:
-    """Print (and optionally dump) `body` under `title` when HALOGRID_DEBUG >= level."""
+    """Print (and optionally dump) `body` under `title` when HALOGRID_DEBUG >= level.
+    A callable body is called only then (rendering a loop nest costs milliseconds)."""
     if debug_level() < level:
         return
+    if callable(body):
+        body = body()
     text = f"[halogrid] {title}" + (f"\n{body}" if body != "" else "")
     print(text, file=sys.stderr)
     folder = dump_dir()

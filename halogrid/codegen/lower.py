@@ -43,28 +43,28 @@ class Lowered:
 
 def lower(outputs) -> Lowered:
     g = build_graph(outputs)
-    config.trace(3, "realization order", ", ".join(f.name for f in g.funcs))
+    config.trace(3, "realization order", lambda: ", ".join(f.name for f in g.funcs))
     stored = [f for f in g.funcs if is_stored(f, g.outputs)]
     stored_ids = {id(f) for f in stored}
     stages = inline(g.funcs, stored_ids)
     b = bounds.infer(stored, stages, g.outputs, g.inputs)  # needs inlined stages
     lets = block(*[Let(v, e) for v, e in b.lets])
-    config.trace(3, "after bounds", stmt_text(lets))
+    config.trace(3, "after bounds", lambda: stmt_text(lets))
     s, storage_regions = build_loops(stored, stages, b.regions, b.lets, g.outputs)
-    config.trace(3, "after build_loops", stmt_text(s))
+    config.trace(3, "after build_loops", lambda: stmt_text(s))
     s = partition_loops(s)  # before storage: clamps are still in Call coordinates
-    config.trace(3, "after partition_loops", stmt_text(s))
+    config.trace(3, "after partition_loops", lambda: stmt_text(s))
     s = flatten_storage(s, stored, storage_regions)  # after build_loops: Stores exist
-    config.trace(3, "after flatten_storage", stmt_text(s))
+    config.trace(3, "after flatten_storage", lambda: stmt_text(s))
     s = simplify_stmt(s)
-    config.trace(3, "after simplify_stmt", stmt_text(s))
+    config.trace(3, "after simplify_stmt", lambda: stmt_text(s))
     s = cse(s)  # after the others: they match on whole expressions
-    config.trace(3, "after cse", stmt_text(s))
+    config.trace(3, "after cse", lambda: stmt_text(s))
     s = licm(s)  # after cse: invariant subexpressions are Lets by now
-    config.trace(3, "after licm", stmt_text(s))
+    config.trace(3, "after licm", lambda: stmt_text(s))
     s = dedupe_lets(s)  # after licm: it hoists sibling loops' Lets side by side
-    config.trace(3, "after dedupe_lets", stmt_text(s))
+    config.trace(3, "after dedupe_lets", lambda: stmt_text(s))
     lowered = Lowered(g, stored, b, lets, s)
     check_stmt(lowered)
-    config.trace(2, "loop nest", lowered.text())
+    config.trace(2, "loop nest", lowered.text)
     return lowered

@@ -42,6 +42,7 @@ class Expr:
             for name, value in zip(cls._fields, fields):
                 object.__setattr__(node, name, value)
             object.__setattr__(node, "type", cls._type_of(*fields))
+            object.__setattr__(node, "_kids", node._find_children())
             _INTERNED[key] = node
         return node
 
@@ -59,6 +60,11 @@ class Expr:
             "chained comparisons). Use hg.select(cond, a, b) and the operators &, |, ~.")
 
     def children(self) -> tuple["Expr", ...]:
+        """The Expr fields and Exprs in tuple fields, in field order (computed once: the
+        walks of every pass ask for them)."""
+        return self._kids
+
+    def _find_children(self) -> tuple["Expr", ...]:
         out = []
         for name in self._fields:
             value = getattr(self, name)

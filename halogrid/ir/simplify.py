@@ -169,6 +169,11 @@ _RULES = {Binary: _simplify_binary, Cast: _simplify_cast, Select: _simplify_sele
           Not: _simplify_not, Intrinsic: _simplify_intrinsic}
 
 
+_SIMPLIFIED: dict = {}  # node -> its simplified form; nodes are interned and immutable
+
+
 def simplify(e: Expr) -> Expr:
-    """Fold constants and apply the rules above until nothing changes (bottom-up)."""
-    return mutate_with(e, _RULES)
+    """Fold constants and apply the rules above until nothing changes (bottom-up).
+    Memoised for the life of the process: a pure function of an interned node, asked
+    for the same subtrees by pass after pass."""
+    return mutate_with(e, _RULES, _SIMPLIFIED)

@@ -43,6 +43,7 @@ class _Ctx:
     places: dict = field(default_factory=dict)   # (id(C), stage, loop) -> [(what, P)]
     used: set = field(default_factory=set)
     loop_names: dict = field(default_factory=dict)
+    const_extents: dict = field(default_factory=dict)  # id(Region) -> _const_extents
 
 
 def build_loops(funcs: list, stages: dict, regions: dict, lets: list, outputs: list):
@@ -319,6 +320,13 @@ def _same_loops(plan, first) -> dict | None:
 
 
 def _const_extents(ctx: _Ctx, region: Region) -> list[int] | None:
+    """The region's extents when the bounds lets make them constants (memoised)."""
+    if id(region) not in ctx.const_extents:
+        ctx.const_extents[id(region)] = _resolve_extents(ctx, region)
+    return ctx.const_extents[id(region)]
+
+
+def _resolve_extents(ctx: _Ctx, region: Region) -> list[int] | None:
     out = []
     for e in region.extent:
         for _ in range(16):
