@@ -16,7 +16,7 @@ that is missing from the cache for any reason) compiles on first call as usual; 
 child exits with os._exit, running no atexit hooks or buffered writes of the parent.
 The fork happens while this thread holds Numba's compiler lock, so no other thread is
 inside LLVM at that moment. Used only where os.fork exists, with more than one CPU,
-and unless HALOGRID_COMPILE_JOBS=1.
+with Numba's JIT on, and unless HALOGRID_COMPILE_JOBS=1.
 """
 
 from __future__ import annotations
@@ -28,34 +28,32 @@ import numba
 from numba.core.compiler_lock import global_compiler_lock
 
 from .. import config
+from . import launch
 
 
 def available() -> bool:
-    return hasattr(os, "fork") and (os.cpu_count() or 1) > 1 and config.compile_jobs() > 1
+    return (hasattr(os, "fork") and (os.cpu_count() or 1) > 1 and config.compile_jobs() > 1
+            and not numba.config.DISABLE_JIT)
 
 
 class _Recorder:
     """Stands in for a kernel during the dry run: records argument types only."""
 
-    def __init__(self, name: str, kernel):
-        self.name, self.kernel, self.signatures = name, kernel, set()
+    def __init__(self, kernel):
+        self.kernel, self.signatures = kernel, set()
 
     def __call__(self, *args) -> None:
         self.signatures.add(tuple(numba.typeof(a) for a in args))
-
-
-def _record_launch(kernel, lo: int, hi: int, args: tuple) -> None:
-    kernel(lo, hi, *args)
 
 
 def signatures(module, args: tuple, check) -> list[tuple]:
     """[(kernel, argument types)] of one run of module.run(*args), not yet compiled."""
     kernels = {n: k for n, k in vars(module).items() if n.startswith("kernel_")}
     # under profile() a kernel is a profiler.Timed around the dispatcher
-    recorders = {n: _Recorder(n, getattr(k, "kernel", k)) for n, k in kernels.items()}
+    recorders = {n: _Recorder(getattr(k, "kernel", k)) for n, k in kernels.items()}
     vars(module).update(recorders)
     try:
-        module.run(*args, _record_launch, check)
+        module.run(*args, launch.serial, check)
     finally:
         vars(module).update(kernels)
     return [(r.kernel, sig) for r in recorders.values() for sig in r.signatures
@@ -64,14 +62,13 @@ def signatures(module, args: tuple, check) -> list[tuple]:
 
 def _split(jobs: list) -> tuple[list, list]:
     """Two groups of about equal total source length (a proxy for compile time)."""
-    def size(job) -> int:
-        return len(inspect.getsource(job[0].py_func))
-
+    sized = sorted(((len(inspect.getsource(job[0].py_func)), i, job)
+                    for i, job in enumerate(jobs)), reverse=True)
     mine, theirs, load = [], [], [0, 0]
-    for job in sorted(jobs, key=size, reverse=True):
+    for size, _, job in sized:
         side = 0 if load[0] <= load[1] else 1
         (mine, theirs)[side].append(job)
-        load[side] += size(job)
+        load[side] += size
     return mine, theirs
 
 
@@ -91,6 +88,8 @@ def precompile(module, args: tuple, check) -> None:
                 status = 0
             finally:
                 os._exit(status)
-    for kernel, sig in mine:
-        kernel.compile(sig)
-    os.waitpid(pid, 0)
+    try:
+        for kernel, sig in mine:
+            kernel.compile(sig)
+    finally:
+        os.waitpid(pid, 0)

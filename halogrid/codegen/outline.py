@@ -153,8 +153,8 @@ def _has_kind(s: Stmt, kind: str) -> bool:
 def _has_contiguous_reduction(s: Stmt) -> bool:
     """A float reduction loop that reads memory contiguously along its var (the var
     in a Load's last index): the loops whose sums LLVM vectorises when allowed to
-    reassociate. A strided one (an rfactor merge over chunks) gains nothing from it
-    and costs seconds of LLVM time in gathers."""
+    reassociate. A strided one (a sum down a column) would not vectorise anyway, so
+    its kernel keeps the written order of the sums."""
     return any(isinstance(t, For) and t.kind == "reduction" and _reads_along(t)
                for t in walk(s))
 
