@@ -132,9 +132,11 @@ def invert(args, loop_vars, targets) -> Inversion | None:
     except _NotAffine:
         return None
     loops = [polys.numbers[v] for v in loop_vars if v in polys.numbers]
-    var_eqs = [eq for eq in equations if _leaves_of(eq) & set(loops)]
+    var_eqs = []
     for eq in equations:
-        if eq not in var_eqs:  # an index with no loop var: the target must equal it
+        if _leaves_of(eq) & set(loops):
+            var_eqs.append(eq)
+        else:  # an index with no loop var: the target must equal it
             result.predicates.append(Binary("==", polys.expr(eq), Const(INT32, 0)))
     solved = _solve_linear(var_eqs, loops)
     if solved is None:

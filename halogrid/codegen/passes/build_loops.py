@@ -27,7 +27,7 @@ from ..local_bounds import footprint, local_region
 from ..loop_plan import plan_stage, stage_ranges
 from ..names import storage_name
 from ..stmt import (Allocate, AtomicAdd, For, IfThenElse, Let, Load, Store, block, map_exprs,
-                    map_leaves, walk)
+                    map_leaves)
 from .reductions import plan_reduction, private_fits, rfactor_parts
 
 __all__ = ["build_loops", "storage_name"]
@@ -288,9 +288,9 @@ def _share_partials(parts: list) -> None:
     Legal because the partials fold into f with that op, in any order. Not for
     reductions into fixed points (W5's d H3): apart, each keeps its partial in a
     register (licm), which a shared buffer would prevent."""
-    shared = next(t for t in walk(parts[0].before) if isinstance(t, Allocate)).storage
+    shared = parts[0].after.partial  # `after` folds the partials: a FoldPartials
     for p in parts[1:]:
-        own = next(t for t in walk(p.before) if isinstance(t, Allocate)).storage
+        own = p.after.partial
 
         def rename(e, own=own):
             return mutate_with(e, {Load: lambda n: Load(shared, n.index, n.type)
