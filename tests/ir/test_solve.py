@@ -4,6 +4,8 @@ index expressions evaluate to the targets, exactly when the predicates hold."""
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import halogrid as hg
 from halogrid.ir.expr import Const
@@ -74,3 +76,25 @@ def test_a_symbolic_coefficient_picks_the_other_unknown():
 @pytest.mark.parametrize("args", [[x * x], [x + y, x + y]])
 def test_non_linear_or_singular_systems_are_refused(args):
     assert invert(args, [x, y], [t0, t1][:len(args)]) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-3, 3), min_size=4, max_size=4), st.integers(-4, 4),
+       st.integers(-4, 4))
+def test_random_affine_systems_map_back_to_their_targets(coefs, c0, c1):
+    """args = M @ (y, x) + c for a random integer M. An invertible M is always solved
+    (with divisibility predicates when det(M) != +-1); a singular one may be refused,
+    or solved for some of the vars (the others stay free, set to 1 here, and an index
+    without loop vars becomes a predicate). Whatever is returned maps back exactly."""
+    a, b, c, d = coefs
+    args = [y * a + x * b + c0, y * c + x * d + c1]
+    inv = invert(args, [y, x], [t0, t1])
+    if a * d - b * c != 0:
+        assert inv is not None and set(inv.solutions) == {y, x}
+    if inv is None:
+        return
+    for p0, p1 in itertools.product(range(-4, 5), repeat=2):
+        at = {t0: p0, t1: p1, y: 1, x: 1}
+        if all(_value(p, at) for p in inv.predicates):
+            point = {**at, **{v: _value(e, at) for v, e in inv.solutions.items()}}
+            assert [_value(e, point) for e in args] == [p0, p1]
