@@ -15,7 +15,7 @@ Invariants: results never depend on the child. A kernel it failed to compile (or
 that is missing from the cache for any reason) compiles on first call as usual; the
 child exits with os._exit, running no atexit hooks or buffered writes of the parent.
 The fork happens while this thread holds Numba's compiler lock, so no other thread is
-inside LLVM at that moment. Used only where os.fork exists, with more than one CPU,
+inside LLVM at that moment. Used only where os.fork exists, with more than one usable CPU,
 with Numba's JIT on, and unless HALOGRID_COMPILE_JOBS=1.
 """
 
@@ -32,8 +32,15 @@ from . import launch
 
 
 def available() -> bool:
-    return (hasattr(os, "fork") and (os.cpu_count() or 1) > 1 and config.compile_jobs() > 1
+    return (hasattr(os, "fork") and _usable_cpus() > 1 and config.compile_jobs() > 1
             and not numba.config.DISABLE_JIT)
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class _Recorder:

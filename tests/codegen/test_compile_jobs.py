@@ -44,7 +44,7 @@ def _check_values(compiled, shape, rng) -> None:
 def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HALOGRID_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("HALOGRID_COMPILE_JOBS", "2")
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr(compile_jobs, "_usable_cpus", lambda: 2)
 
 
 def _kernels(compiled):
