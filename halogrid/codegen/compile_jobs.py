@@ -15,8 +15,8 @@ Invariants: results never depend on the child. A kernel it failed to compile (or
 that is missing from the cache for any reason) compiles on first call as usual; the
 child exits with os._exit, running no atexit hooks or buffered writes of the parent.
 The fork happens while this thread holds Numba's compiler lock, so no other thread is
-inside LLVM at that moment. Used only where os.fork exists, with more than one usable CPU,
-with Numba's JIT on, and unless HALOGRID_COMPILE_JOBS=1.
+inside LLVM at that moment. Used only where os.fork exists, with more than one CPU the
+process may run on, with Numba's JIT on, and unless HALOGRID_COMPILE_JOBS=1.
 """
 
 from __future__ import annotations
