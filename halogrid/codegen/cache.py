@@ -4,6 +4,10 @@ The key hashes what the user wrote (every reachable definition, RDom, schedule, 
 and Param type, the outputs, the target and library versions), computed before any
 autodiff or lowering, so a hit skips all compiler work; Numba's own cache=True then
 skips the LLVM compile. A module that fails to load is deleted and rebuilt.
+
+Files: hg_<key>.py (the driver), hg_<key>.json (metadata, and the digest of each
+kernel the driver calls), hg_k_<digest>.py (one kernel, named by the hash of its text:
+pipelines that share a kernel share the file and what Numba compiled for it).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from .. import config
 from ..ir.expr import Expr
 from ..ir.graph import Graph
 
-_MEMORY: dict[str, tuple] = {}
-FORMAT_VERSION = "6"
+_MEMORY: dict[str, tuple] = {}   # key -> (driver module, meta)
+_KERNELS: dict[str, object] = {}  # kernel text digest -> its compiled function
+FORMAT_VERSION = "7"
 
 
 @functools.lru_cache(maxsize=1)
@@ -100,6 +105,10 @@ def _paths(key: str) -> tuple[str, str]:
     return os.path.join(folder, f"hg_{key}.py"), os.path.join(folder, f"hg_{key}.json")
 
 
+def _kernel_path(digest: str) -> str:
+    return os.path.join(config.cache_dir(), f"hg_k_{digest}.py")
+
+
 def lookup(key: str):
     """(module, meta) from memory or disk, or None on a miss."""
     if key in _MEMORY:
@@ -111,8 +120,7 @@ def lookup(key: str):
     try:
         with open(meta_path) as fh:
             meta = json.load(fh)
-        _drop_unreadable_numba_cache(key)
-        module = _import(key, py_path)
+        module = _import_driver(key, py_path, meta["kernels"])
     except Exception as err:  # a corrupt entry is rebuilt, never fatal
         config.trace(1, f"cache entry {key} unreadable ({err}); rebuilding")
         for path in (py_path, meta_path):
@@ -124,31 +132,64 @@ def lookup(key: str):
     return _MEMORY[key]
 
 
-def store(key: str, source: str, meta: dict):
-    """Write the module and its metadata atomically, import it, and remember it."""
+def store(key: str, driver: str, kernels: dict[str, str], meta: dict):
+    """Write the driver, its kernels (one file each, named by the hash of their text,
+    so pipelines that share a kernel share its file and Numba's compiled code) and the
+    metadata atomically, import them, and remember the module."""
     py_path, meta_path = _paths(key)
     os.makedirs(os.path.dirname(py_path), exist_ok=True)
+    digests = {}
+    for name, source in kernels.items():
+        digest = hashlib.sha256(source.encode()).hexdigest()[:32]
+        _write_if_changed(_kernel_path(digest), source)
+        digests[name] = digest
+    meta = {**meta, "kernels": digests}
     _atomic_write(meta_path, json.dumps(meta))
-    _atomic_write(py_path, source)
-    _drop_unreadable_numba_cache(key)
-    module = _import(key, py_path)
+    _atomic_write(py_path, driver)
+    module = _import_driver(key, py_path, digests)
     _MEMORY[key] = (module, meta)
     return _MEMORY[key]
 
 
-def _drop_unreadable_numba_cache(key: str) -> None:
-    """Delete Numba's cache files of this module if any index fails to unpickle, so Numba
-    recompiles instead of crashing on load."""
+def _write_if_changed(path: str, text: str) -> None:
+    """Leave an identical file alone: rewriting it would change its mtime, which makes
+    Numba drop the compiled code it caches for that file."""
+    try:
+        with open(path) as fh:
+            if fh.read() == text:
+                return
+    except (OSError, UnicodeDecodeError):
+        pass
+    _atomic_write(path, text)
+
+
+def _import_driver(key: str, path: str, digests: dict):
+    """Import the driver, binding each kernel global to its kernel module's function."""
+    _drop_unreadable_numba_cache(f"hg_{key}")
+    module = _import(f"hg_{key}", path)
+    for name, digest in digests.items():
+        kernel = _KERNELS.get(digest)
+        if kernel is None:
+            _drop_unreadable_numba_cache(f"hg_k_{digest}")
+            kernel = _import(f"hg_k_{digest}", _kernel_path(digest)).kernel
+            _KERNELS[digest] = kernel
+        setattr(module, name, kernel)
+    return module
+
+
+def _drop_unreadable_numba_cache(stem: str) -> None:
+    """Delete Numba's cache files of module `stem` if any index fails to unpickle, so
+    Numba recompiles instead of crashing on load."""
     import glob
     import pickle
     folder = os.path.join(config.cache_dir(), "__pycache__")
-    files = glob.glob(os.path.join(folder, f"hg_{key}.*"))
+    files = glob.glob(os.path.join(folder, f"{stem}.*"))
     for index in (f for f in files if f.endswith(".nbi")):
         try:
             with open(index, "rb") as fh:
                 pickle.load(fh)
         except Exception:  # any unreadable index: drop the whole entry
-            config.trace(1, f"cache entry {key}: corrupt Numba cache; rebuilding")
+            config.trace(1, f"cache entry {stem}: corrupt Numba cache; rebuilding")
             for path in files:
                 os.remove(path)
             return
@@ -162,8 +203,8 @@ def _atomic_write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _import(key: str, path: str):
-    name = f"halogrid_cache.hg_{key}"
+def _import(stem: str, path: str):
+    name = f"halogrid_cache.{stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

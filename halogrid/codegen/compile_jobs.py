@@ -54,11 +54,13 @@ class _Recorder:
 
 
 def signatures(module, args: tuple, check) -> list[tuple]:
-    """[(kernel, argument types)] of one run of module.run(*args), not yet compiled."""
+    """[(kernel, argument types)] of one run of module.run(*args), not yet compiled.
+    A kernel bound to several globals (two identical loop nests) is listed once."""
     kernels = {n: k for n, k in vars(module).items() if n.startswith("kernel_")}
     # under profile() a kernel is a profiler.Timed around the dispatcher
-    recorders = {n: _Recorder(getattr(k, "kernel", k)) for n, k in kernels.items()}
-    vars(module).update(recorders)
+    dispatchers = {n: getattr(k, "kernel", k) for n, k in kernels.items()}
+    recorders = {id(d): _Recorder(d) for d in dispatchers.values()}
+    vars(module).update({n: recorders[id(d)] for n, d in dispatchers.items()})
     try:
         module.run(*args, launch.serial, check)
     finally:

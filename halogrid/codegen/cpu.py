@@ -32,6 +32,7 @@ from .stmt import Allocate, FoldPartials, Let, block
 
 # identifiers of the driver's interface; Namer's names all start with a kind and "_"
 CHUNK_LO, CHUNK_HI = "chunk_lo", "chunk_hi"
+KERNEL = "kernel"  # the one function of a kernel module
 
 HEADER = '''"""halogrid pipeline: generated code, do not edit."""
 import math
@@ -146,15 +147,40 @@ def _emit_driver(lowered: Lowered, items: list, names: dict, ex: ExprEmitter,
 
 
 def module_source(lowered: Lowered) -> str:
-    """The whole generated module (see the module docstring for its interface)."""
+    """The generated code in one text (Pipeline.source()): the header, each kernel
+    under the global name the driver calls it by, then the driver."""
+    driver, kernels = module_files(lowered)
+    bodies = [_body(src).replace(f"def {KERNEL}(", f"def {name}(", 1)
+              for name, src in kernels.items()]
+    return HEADER + "\n\n" + "\n\n".join(bodies + [_body(driver)])
+
+
+def module_files(lowered: Lowered) -> tuple[str, dict[str, str]]:
+    """(driver module source, {kernel global name: kernel module source}).
+
+    Each kernel module defines one function, `kernel`, emitted with names of its own
+    (a fresh Namer: parameters and locals numbered from 1 in order of first use), so a
+    kernel that two pipelines share - the forward stages a gradient pipeline recomputes
+    - has the same text in both and compiles once (cache.py stores it by content). The
+    driver module has no kernels: cache.py binds each global name to its module's
+    `kernel` on import, and `run` looks them up as globals at call time.
+    """
     namer = Namer()
     ex = ExprEmitter(namer, "cpu")
     arguments(lowered, namer)  # the driver's argument names come first
     items = outline(block(lowered.body))
     kernels = _kernels(items)
     names = {id(k): namer.name("kernel", f"{k.writes}#k{i}") for i, k in enumerate(kernels)}
-    lines = [HEADER, ""]
+    sources = {}
     for k in kernels:
-        _emit_kernel(k, names[id(k)], ex, lines)
+        lines = [HEADER, ""]
+        _emit_kernel(k, KERNEL, ExprEmitter(Namer(), "cpu"), lines)
+        sources[names[id(k)]] = "\n".join(lines).rstrip() + "\n"
+    lines = [HEADER, ""]
     _emit_driver(lowered, items, names, ex, lines)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", sources
+
+
+def _body(module: str) -> str:
+    """A generated module without its header."""
+    return module[len(HEADER):].strip() + "\n"

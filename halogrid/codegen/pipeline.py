@@ -45,6 +45,8 @@ class Pipeline:
         print(self.loop_nest())
 
     def source(self, target: str = "cpu") -> str:
+        """The generated code as one text: kernels under the names the driver calls
+        them by, then the driver (on disk each kernel is a file of its own)."""
         _check_target(target)
         from .cpu import module_source
         return module_source(self.lower())
@@ -73,10 +75,10 @@ class Pipeline:
         fresh = hit is None
         if fresh:
             lowered = self.lower()
-            from .cpu import module_source
+            from .cpu import module_files
             meta = {"reads": [[f.name, graph.inputs.index(inp), d]
                               for f, inp, d, _ in lowered.bounds.input_reads]}
-            hit = cache.store(key, module_source(lowered), meta)
+            hit = cache.store(key, *module_files(lowered), meta)
         module, meta = hit
         config.trace(1, f"compile {key}: {1e3 * (time.perf_counter() - start):.1f} ms "
                         "(Numba compiles on first call)")

@@ -24,7 +24,7 @@ class Namer:
     """Maps internal names (Func, Var, storage names) to unique Python identifiers."""
 
     # names the generated module defines or imports itself (cpu.py's header and driver)
-    RESERVED = frozenset({"math", "np", "njit", "prange", "run", "launch", "check",
+    RESERVED = frozenset({"math", "np", "njit", "prange", "run", "launch", "check", "kernel",
                           "chunk_lo", "chunk_hi", "_hg_div", "_hg_mod", "_hg_atomic_add"})
 
     def __init__(self):

@@ -100,3 +100,29 @@ def test_pipelines_differing_in_one_constant_get_their_own_code(rng):
     four = _scale_pipeline(4.0).compile(target="cpu")
     np.testing.assert_allclose(three(inp=a), a * 3 + 0.5, rtol=1e-6)
     np.testing.assert_allclose(four(inp=a), a * 4 + 0.5, rtol=1e-6)
+
+
+def test_pipelines_that_share_a_loop_nest_share_its_compiled_kernel(tmp_path, monkeypatch, rng):
+    """A stage that two pipelines both compute (the forward stages a gradient pipeline
+    recomputes) is one kernel file, named by the hash of its text, and one compiled
+    function; each pipeline's driver still computes its own values."""
+    monkeypatch.setenv("HALOGRID_CACHE_DIR", str(tmp_path))
+    y, x = hg.Var("y"), hg.Var("x")
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    edge = hg.BoundaryConditions.repeat_edge(inp)
+    blur = hg.Func("shared_blur")
+    blur[y, x] = edge[y, x - 1] + edge[y, x] + edge[y, x + 1]
+    alone = hg.Pipeline([blur]).auto_schedule().compile()
+    doubled = hg.Func("doubled")
+    doubled[y, x] = blur[y, x] * 2.0
+    both = hg.Pipeline([blur, doubled]).auto_schedule().compile()
+    shared = set(alone.meta["kernels"].values()) & set(both.meta["kernels"].values())
+    assert shared, (alone.meta["kernels"], both.meta["kernels"])
+    assert {p.name for p in tmp_path.glob("hg_k_*.py")} >= {f"hg_k_{d}.py" for d in shared}
+    a = rng.random((5, 7), dtype=np.float32)
+    p = np.pad(a, ((0, 0), (1, 1)), mode="edge")
+    want = p[:, :-2] + p[:, 1:-1] + p[:, 2:]
+    np.testing.assert_allclose(alone(inp=a), want, rtol=1e-6)
+    out, twice = both(inp=a)
+    np.testing.assert_allclose(out, want, rtol=1e-6)
+    np.testing.assert_allclose(twice, 2 * want, rtol=1e-6)
