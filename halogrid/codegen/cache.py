@@ -165,34 +165,37 @@ def _write_if_changed(path: str, text: str) -> None:
 
 def _import_driver(key: str, path: str, digests: dict):
     """Import the driver, binding each kernel global to its kernel module's function."""
-    _drop_unreadable_numba_cache(f"hg_{key}")
+    new = sorted({d for d in digests.values() if d not in _KERNELS})
+    _drop_unreadable_numba_caches([f"hg_{key}"] + [f"hg_k_{d}" for d in new])
     module = _import(f"hg_{key}", path)
+    for digest in new:
+        _KERNELS[digest] = _import(f"hg_k_{digest}", _kernel_path(digest)).kernel
     for name, digest in digests.items():
-        kernel = _KERNELS.get(digest)
-        if kernel is None:
-            _drop_unreadable_numba_cache(f"hg_k_{digest}")
-            kernel = _import(f"hg_k_{digest}", _kernel_path(digest)).kernel
-            _KERNELS[digest] = kernel
-        setattr(module, name, kernel)
+        setattr(module, name, _KERNELS[digest])
     return module
 
 
-def _drop_unreadable_numba_cache(stem: str) -> None:
-    """Delete Numba's cache files of module `stem` if any index fails to unpickle, so
-    Numba recompiles instead of crashing on load."""
-    import glob
+def _drop_unreadable_numba_caches(stems: list) -> None:
+    """Delete Numba's cache files of a module in `stems` if any of its indexes fails to
+    unpickle, so Numba recompiles instead of crashing on load. Lists the folder once
+    (it holds the files of every pipeline ever cached)."""
     import pickle
     folder = os.path.join(config.cache_dir(), "__pycache__")
-    files = glob.glob(os.path.join(folder, f"{stem}.*"))
-    for index in (f for f in files if f.endswith(".nbi")):
-        try:
-            with open(index, "rb") as fh:
-                pickle.load(fh)
-        except Exception:  # any unreadable index: drop the whole entry
-            config.trace(1, f"cache entry {stem}: corrupt Numba cache; rebuilding")
-            for path in files:
-                os.remove(path)
-            return
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for stem in stems:
+        files = [os.path.join(folder, n) for n in names if n.startswith(stem + ".")]
+        for index in (f for f in files if f.endswith(".nbi")):
+            try:
+                with open(index, "rb") as fh:
+                    pickle.load(fh)
+            except Exception:  # any unreadable index: drop the whole entry
+                config.trace(1, f"cache entry {stem}: corrupt Numba cache; rebuilding")
+                for path in files:
+                    os.remove(path)
+                break
 
 
 def _atomic_write(path: str, text: str) -> None:
