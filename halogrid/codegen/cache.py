@@ -27,7 +27,7 @@ from ..ir.expr import Expr
 from ..ir.graph import Graph
 
 _MEMORY: dict[str, tuple] = {}   # key -> (driver module, meta)
-_KERNELS: dict[str, object] = {}  # kernel text digest -> its compiled function
+_KERNELS: dict[str, object] = {}  # kernel file path -> its compiled function
 FORMAT_VERSION = "7"
 
 
@@ -165,13 +165,16 @@ def _write_if_changed(path: str, text: str) -> None:
 
 def _import_driver(key: str, path: str, digests: dict):
     """Import the driver, binding each kernel global to its kernel module's function."""
-    new = sorted({d for d in digests.values() if d not in _KERNELS})
+    # by path, not digest: a kernel's compiled code lives beside its file, in this
+    # HALOGRID_CACHE_DIR
+    new = sorted({d for d in digests.values() if _kernel_path(d) not in _KERNELS})
     _drop_unreadable_numba_caches([f"hg_{key}"] + [f"hg_k_{d}" for d in new])
     module = _import(f"hg_{key}", path)
     for digest in new:
-        _KERNELS[digest] = _import(f"hg_k_{digest}", _kernel_path(digest)).kernel
+        kernel_file = _kernel_path(digest)
+        _KERNELS[kernel_file] = _import(f"hg_k_{digest}", kernel_file).kernel
     for name, digest in digests.items():
-        setattr(module, name, _KERNELS[digest])
+        setattr(module, name, _KERNELS[_kernel_path(digest)])
     return module
 
 
