@@ -54,11 +54,10 @@ def time_calls(fn, inputs):
     return timing, result
 
 
-def compile_seconds(build_s, fwd, grad):
-    """Compile time = builder time + what each first call took beyond a steady call."""
-    extra = max(0.0, fwd.first_s - fwd.median_ms / 1e3)
-    extra += max(0.0, grad.first_s - grad.median_ms / 1e3)
-    return build_s + extra
+def compile_seconds(build_s, calls):
+    """Compile time = builder time + what each first call took beyond a steady call;
+    ``calls``: (first call s, steady median ms) per function."""
+    return build_s + sum(max(0.0, first - median_ms / 1e3) for first, median_ms in calls)
 
 
 def rss_mb():

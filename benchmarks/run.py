@@ -153,9 +153,9 @@ def _cell(name, workload, size):
         if row.get("status") == "ok":
             start, _ = harness.run_cell(name, workload, size, mode="rss", env=env)
             if start.get("status") == "ok":
-                row["cached_compile_s"] = start["build_s"] + sum(
-                    max(0.0, start[f"{part}_first_s"] - row[part]["median_ms"] / 1e3)
-                    for part in ("fwd", "grad"))
+                row["cached_compile_s"] = harness.compile_seconds(
+                    start["build_s"], [(start[f"{part}_first_s"], row[part]["median_ms"])
+                                       for part in ("fwd", "grad")])
     return row, arrays
 
 

@@ -48,8 +48,9 @@ def _add(p: dict, q: dict, scale: Fraction = Fraction(1)) -> dict:
 def _mul(p: dict, q: dict) -> dict:
     out: dict = {}
     for (m1, c1), (m2, c2) in itertools.product(p.items(), q.items()):
-        out = _add(out, {tuple(sorted(m1 + m2)): c1 * c2})
-    return out
+        mono = tuple(sorted(m1 + m2))
+        out[mono] = out.get(mono, 0) + c1 * c2
+    return {m: c for m, c in out.items() if c != 0}
 
 
 class _Polys:
