@@ -135,11 +135,15 @@ class ExprEmitter:
         return text
 
     def _int_div(self, op: str, a: str, b: str, divisor: Expr, t) -> str:
-        if isinstance(divisor, Const) and divisor.value > 0:
+        """Halide's integer / and %: Python's // and % where they agree (a positive
+        divisor; any unsigned divisor, which `error_model='numpy'` turns into 0 for a zero
+        one), the Euclidean helpers otherwise (a negative or unknown signed divisor).
+        The helpers' `q += 1` would make Numba type an unsigned quotient as float64."""
+        if t.code == "uint" or (isinstance(divisor, Const) and divisor.value > 0):
             text = f"({a} {'//' if op == '/' else '%'} {b})"
         else:
             text = f"_hg_{'div' if op == '/' else 'mod'}({a}, {b})"
-        return f"{type_ctor(t)}{text}" if (t.code, t.bits) in _WRAPPED_INTS else text
+        return f"{type_ctor(t)}({text})" if (t.code, t.bits) in _WRAPPED_INTS else text
 
     def _not(self, e: Not) -> str:
         return f"(not {self.emit(e.a)})"
