@@ -221,7 +221,7 @@ def _parts(ctx: _Ctx, f, stage: Stage, red) -> _Parts:
             delta = Binary("-", Const(delta.type, 0), delta)
         core = AtomicAdd(storage_name(f, 0), args, delta)
     else:
-        core = _stores(f, args, values)
+        core = _stores(f, stage.index, args, values)
     conds = [rename(p) for p in stage.predicates] + plan.guards
     if conds:
         cond = conds[0]
@@ -340,10 +340,15 @@ def _resolve_extents(ctx: _Ctx, region: Region) -> list[int] | None:
     return out
 
 
-def _stores(func, args, values: list[Expr]):
+def _stores(func, stage: int, args, values: list[Expr]):
+    """The Stores of one definition; a tuple's values go through Lets first (every
+    value is read before any element is written). The Let vars are named by stage:
+    dedupe_lets requires unique Let vars, and equal values of two stages (a pure
+    (0, 0) and its update) must not merge."""
     if len(values) == 1:
         return Store(storage_name(func, 0), args, values[0])
-    temps = [Var(f"{func.name}#{func.uid}.value{i}", v.type) for i, v in enumerate(values)]
+    temps = [Var(f"{func.name}#{func.uid}.s{stage}.value{i}", v.type)
+             for i, v in enumerate(values)]
     lets = [Let(t, v) for t, v in zip(temps, values)]
     stores = [Store(storage_name(func, i), args, t) for i, t in enumerate(temps)]
     return block(*lets, *stores)
