@@ -138,15 +138,36 @@ def _clip(a: Interval, limits: Interval) -> Interval:
 
 
 def _intrinsic(e: Intrinsic, scope) -> Interval:
-    row = intrinsics.lookup(e.name)
-    if row.monotonic == "up" and len(e.args) == 1:
-        a = bounds_of(e.args[0], scope)
-        wrap = lambda x: None if x is None else simplify(Intrinsic(e.name, (x,), e.rtype))  # noqa: E731
-        return Interval(wrap(a.min), wrap(a.max))
-    if row.monotonic.startswith("bounded:"):
-        lo, hi = row.monotonic.split(":")[1:]
+    """The row's interval rule (ir/intrinsics.py): monotone rows map the ends of their
+    argument's interval, a valley (abs) has its minimum at the point nearest 0."""
+    rule = intrinsics.lookup(e.name).monotonic
+    if rule.startswith("bounded:"):
+        lo, hi = rule.split(":")[1:]
         return Interval(Const(e.type, float(lo)), Const(e.type, float(hi)))
-    return UNBOUNDED
+    if rule not in ("up", "down", "valley") or len(e.args) != 1:
+        return UNBOUNDED
+    a = bounds_of(e.args[0], scope)
+
+    def at(x):  # a NaN end (sqrt, log below their domain) bounds nothing
+        y = None if x is None else simplify(Intrinsic(e.name, (x,), e.rtype))
+        return None if isinstance(y, Const) and y.value != y.value else y
+
+    if rule == "up":
+        return Interval(at(a.min), at(a.max))
+    if rule == "down":
+        return Interval(at(a.max), at(a.min))
+    return _valley(at, a, e.args[0].type)
+
+
+def _valley(at, a: Interval, t) -> Interval:
+    """f non-increasing up to 0 and non-decreasing after: f(the point of [lo, hi]
+    nearest 0) <= f <= max(f(lo), f(hi)); an unbounded end leaves the max unbounded."""
+    zero = Const(t, 0)
+    nearest = zero if a.min is None else _bin("max", a.min, zero)
+    if a.max is not None:
+        nearest = _bin("min", nearest, a.max)
+    hi = _bin("max", at(a.min), at(a.max))
+    return Interval(at(nearest), hi)
 
 
 def bounds_of(e: Expr, scope: dict) -> Interval:

@@ -1,6 +1,12 @@
 """One row per math function: arity, NumPy impl, Numba CPU/CUDA spelling,
 interval rule; its derivative is the row of the same name in autodiff/rules.py.
 
+Interval rules (`monotonic`, read by ir/interval.py), for one-argument rows:
+'up' (non-decreasing: the ends map to the ends), 'down' (non-increasing: swapped),
+'valley' (non-increasing up to 0, non-decreasing after: the minimum is at the point of
+the interval closest to 0, the maximum at an end), 'bounded:LO:HI' (every value lies
+in [LO, HI]), 'none' (no bound is known).
+
 Invariants: every row's `cpu` and `cuda` templates are format strings over the
 already-emitted argument texts `{0}`, `{1}`; a function whose `float_only` flag is
 set receives float arguments (ops.py casts ints to Float(32) first).
@@ -8,6 +14,7 @@ set receives float arguments (ops.py casts ints to Float(32) first).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -21,7 +28,7 @@ class Intrinsic:
     numpy: Callable
     cpu: str
     cuda: str
-    monotonic: str  # 'up' (non-decreasing), 'down', 'bounded:-1:1', or 'none'
+    monotonic: str  # 'up', 'down', 'valley', 'bounded:LO:HI' or 'none' (module doc)
     float_only: bool = True
 
 
@@ -37,12 +44,13 @@ TABLE: dict[str, Intrinsic] = {row.name: row for row in [
     _row("cos", 1, np.cos, "math.cos({0})", monotonic="bounded:-1:1"),
     _row("tan", 1, np.tan, "math.tan({0})"),
     _row("tanh", 1, np.tanh, "math.tanh({0})", monotonic="up"),
-    _row("atan2", 2, np.arctan2, "math.atan2({0}, {1})"),
+    _row("atan2", 2, np.arctan2, "math.atan2({0}, {1})",
+         monotonic=f"bounded:{-math.pi!r}:{math.pi!r}"),
     _row("pow", 2, np.power, "({0} ** {1})", "math.pow({0}, {1})"),
     _row("floor", 1, np.floor, "np.floor({0})", "math.floor({0})", monotonic="up"),
     _row("ceil", 1, np.ceil, "np.ceil({0})", "math.ceil({0})", monotonic="up"),
     _row("round", 1, np.rint, "np.rint({0})", "math.rint({0})", monotonic="up"),
-    _row("abs", 1, np.abs, "abs({0})", float_only=False),
+    _row("abs", 1, np.abs, "abs({0})", monotonic="valley", float_only=False),
 ]}
 
 
