@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..ir.buffer import Param
 from ..ir.expr import Call, Expr
 from ..ir.ops import cast
-from ..ir.visit import post_order
+from ..ir.visit import mutate_with, post_order
 from .rules import partials
 
 
@@ -30,3 +30,19 @@ def leaf_adjoints(value: Expr, seed: Expr) -> list[tuple[Expr, Expr]]:
     return [(n, adjoint[n]) for n in order
             if isinstance(n, (Call, Param)) and n in adjoint and n.type.is_float]
 
+
+def stage_leaves(values, seeds) -> list[tuple[Expr, Expr]]:
+    """leaf_adjoints summed over the values of a (tuple) definition, value i seeded
+    with seeds[i]; integer values carry no adjoint."""
+    merged: dict = {}
+    for value, seed in zip(values, seeds):
+        if not value.type.is_float:
+            continue
+        for leaf, a in leaf_adjoints(value, seed):
+            merged[leaf] = a if leaf not in merged else merged[leaf] + a
+    return list(merged.items())
+
+
+def at_values(e: Expr, values: dict) -> Expr:
+    """e with each Call in `values` replaced by the value it stands for there."""
+    return mutate_with(e, {Call: values.get}) if values else e

@@ -25,9 +25,10 @@ from ..ir.simplify import simplify
 from ..ir.solve import invert
 from ..ir.types import INT32
 from ..ir.visit import collect, mutate_with, substitute
-from .backprop import leaf_adjoints
+from .backprop import at_values, leaf_adjoints, stage_leaves
 from .invert import (Contribution, LoopDomain, conjunction, contribution, guarded,
                      producer_vars, set_level)
+from .order import FALSE, TRUE, UpdateOrder, loop_rvars, precedes, pure_dims, rvar_range
 from .regions import forward_regions
 
 
@@ -68,8 +69,9 @@ def _check_differentiable(obj) -> None:
     if isinstance(obj, RDom) or not hasattr(obj, "name"):
         raise errors.not_differentiable(f"with respect to {obj!r}", "it is not a Func, Buffer, "
                                         "ImageParam or Param", "Ask for d[f] of one of those")
-    t = obj.type() if callable(getattr(obj, "type", None)) else obj.type
-    if not t.is_float:
+    types = obj.value_types() if isinstance(obj, Func) else [_type(obj)]
+    t = types[0]
+    if not any(v.is_float for v in types):
         raise errors.not_differentiable(
             f"with respect to '{obj.name}'", f"it has integer type {t}",
             "Only Float inputs have adjoints; cast the input to float in the algorithm")
@@ -83,10 +85,37 @@ def _type(obj):
     return obj.type() if callable(getattr(obj, "type", None)) else obj.type
 
 
-def _zeros(obj) -> Func:
-    f = _adjoint_func(f"d_{obj.name}")
-    f[producer_vars(_dims(obj))] = ops.cast(_type(obj), 0)
-    return f
+def _value_type(obj, index: int):
+    return obj.value_types()[index] if isinstance(obj, Func) else _type(obj)
+
+
+def _outputs(obj) -> int:
+    return obj.outputs() if isinstance(obj, Func) else 1
+
+
+def _adjoint_name(obj, index: int, suffix: str = "") -> str:
+    """d_f (d_f_0, d_f_1, ... for the values of a tuple Func), then `suffix`."""
+    element = f"_{index}" if _outputs(obj) > 1 else ""
+    return f"d_{obj.name}{element}{suffix}"
+
+
+def _pack(adjoints: list):
+    """One Func per value -> the Func, or a tuple of them for a tuple Func."""
+    return adjoints[0] if len(adjoints) == 1 else tuple(adjoints)
+
+
+def _values(exprs: list):
+    """The right side defining one value, or a tuple of values."""
+    return exprs[0] if len(exprs) == 1 else tuple(exprs)
+
+
+def _zeros(obj):
+    result = []
+    for i in range(_outputs(obj)):
+        f = _adjoint_func(_adjoint_name(obj, i))
+        f[producer_vars(_dims(obj))] = ops.cast(_value_type(obj, i), 0)
+        result.append(f)
+    return _pack(result)
 
 
 def propagate_adjoints(loss, adjoint=None) -> Derivative:
@@ -131,28 +160,31 @@ def _as_array(a, t):
 
 
 class _ReverseWalk:
+    """The walk. An adjoint is kept as a list with one Func per value of its Func (tuple
+    Funcs have several); pending contributions are keyed by (callee, value index)."""
+
     def __init__(self, graph, regions):
         self.graph, self.regions = graph, regions
-        self.pending: dict[int, list[Contribution]] = {}
-        self.final: dict[int, Func] = {}
+        self.pending: dict[tuple, list[Contribution]] = {}
+        self.final: dict[int, Func | tuple] = {}
         self.stage_adjoints: dict[int, list] = {}
         self.counter = 0
         self.prefixes: dict = {}
 
     def run(self, loss: Func, seed: Func) -> None:
         for f in reversed(self.graph.funcs):
-            d_f = seed if f is loss else self._assemble(f)
-            self.final[id(f)] = d_f
+            d_f = [seed] if f is loss else [self._assemble(f, i) for i in range(f.outputs())]
+            self.final[id(f)] = _pack(d_f)
             self._walk_stages(f, d_f)
         for obj in list(self.graph.inputs) + list(self.graph.params):
             if _type(obj).is_float:
                 self.final[id(obj)] = self._assemble(obj)
 
     # -- assembling an adjoint Func from its contributions
-    def _assemble(self, obj) -> Func:
-        contributions = self.pending.pop(id(obj), [])
-        d = _adjoint_func(f"d_{obj.name}")
-        t = _type(obj)
+    def _assemble(self, obj, index: int = 0) -> Func:
+        contributions = self.pending.pop((id(obj), index), [])
+        d = _adjoint_func(_adjoint_name(obj, index))
+        t = _value_type(obj, index)
         targets = producer_vars(_dims(obj))
         pure = [ops.cast(t, c.value) for c in contributions if c.is_pure]
         total = ops.cast(t, 0)
@@ -170,58 +202,104 @@ class _ReverseWalk:
         if isinstance(leaf, Param):
             self._send(leaf, (), adjoint, domain)
         else:
-            self._send(leaf.callee, leaf.args, adjoint, domain)
+            self._send(leaf.callee, leaf.args, adjoint, domain, leaf.index)
 
-    def _send(self, callee, args, adjoint: Expr, domain: LoopDomain) -> None:
+    def _send(self, callee, args, adjoint: Expr, domain: LoopDomain, index: int = 0) -> None:
         self.counter += 1
         parts = contribution(tuple(args), adjoint, domain, f"r_adj{self.counter}")
-        self.pending.setdefault(id(callee), []).extend(parts)
+        self.pending.setdefault((id(callee), index), []).extend(parts)
 
     # -- the stages of one Func, last update first
-    def _walk_stages(self, f: Func, d_f: Func) -> None:
-        if f.outputs() != 1:
-            raise errors.not_differentiable(f"tuple Func '{f.name}'", "adjoints of multi-valued "
-                                            "Funcs are not supported", "Split it into one Func per value")
+    def _walk_stages(self, f: Func, d_f: list) -> None:
         adjoints = [None] * len(f.definitions)
         current = d_f
         for k in range(len(f.definitions) - 1, -1, -1):
-            adjoints[k] = current
+            adjoints[k] = _pack(current)
             current = self._stage(f, k, current)
         self.stage_adjoints[id(f)] = adjoints
 
     def _domain(self, f: Func, k: int) -> LoopDomain:
         d = f.definitions[k]
         rng = self.regions.of_stage(f, k)
-        pure = [(a, rng.min[i], rng.max[i]) for i, a in enumerate(d.args) if isinstance(a, Var)]
-        rvars = [RVar(r, i) for r in d.rdoms for i in range(r.dimensions())]
-        return LoopDomain(pure, rvars, d.predicate())
+        pure = [(d.args[i], rng.min[i], rng.max[i]) for i in pure_dims(f, d)]
+        return LoopDomain(pure, loop_rvars(d), d.predicate())
 
-    def _stage(self, f: Func, k: int, d_k: Func) -> Func | None:
-        """Propagate stage k's adjoint to its callees; return d(f, k-1)."""
+    def _stage(self, f: Func, k: int, d_k: list) -> list | None:
+        """Propagate stage k's adjoints (one per value) to its callees; return d(f, k-1)."""
         d = f.definitions[k]
         domain = self._domain(f, k)
-        leaves = leaf_adjoints(d.values[0], Call(d_k, d.args, 0))
-        self_reads = [(leaf, a) for leaf, a in leaves if isinstance(leaf, Call) and leaf.callee is f]
-        accumulates = _is_accumulation(d.args, self_reads, d_k)
-        if not accumulates and _reduces_over_rdom(d, self_reads):
-            return self._reduction(f, k, d_k, domain)
-        source = d_k
-        old = {leaf for leaf, _ in self_reads if _same(leaf.args, d.args) or _reads_old_value(d, leaf)}
-        if not accumulates and any(leaf not in old for leaf, _ in self_reads):
-            source = self._reverse_scan(f, k, d_k, [r for r in self_reads if r[0] not in old], domain)
-            leaves = leaf_adjoints(d.values[0], Call(source, d.args, 0))
-            self_reads = [(lf, a) for lf, a in leaves if isinstance(lf, Call) and lf.callee is f]
-        leaves = [(leaf, self._stage_values(f, k, d.args, a, old)) for leaf, a in leaves]
-        self_reads = [(leaf, a) for leaf, a in leaves if leaf in old]
-        for leaf, adjoint in leaves:
-            if isinstance(leaf, Call) and leaf.callee is f:
-                continue
-            self._send_leaf(leaf, adjoint, domain)
-        if k == 0:
-            return None
-        if accumulates:
+        seeds = [Call(a, d.args, 0) for a in d_k]
+        leaves = stage_leaves(d.values, seeds)
+        self_reads = [(leaf, a) for leaf, a in leaves if _reads(leaf, f)]
+        if k > 0 and _is_accumulation(d, self_reads, seeds):
+            for leaf, adjoint in leaves:  # the added terms do not read f
+                if not _reads(leaf, f):
+                    self._send_leaf(leaf, adjoint, domain)
             return d_k
-        return self._previous(f, k, source, self_reads, domain)
+        if k > 0 and _reduces_over_rdom(d, self_reads):
+            if len(d_k) > 1:
+                raise errors.not_differentiable(
+                    f"update {k - 1} of tuple Func '{f.name}'", "it reduces over an RDom, "
+                    "reading f where it writes", "Reduce each value in a Func of its own")
+            return [self._reduction(f, k, d_k[0], domain)]
+        return self._overwrite(f, k, d_k, domain)
+
+    def _overwrite(self, f: Func, k: int, d_k: list, domain: LoopDomain) -> list | None:
+        """Stage k sets f at its left side. A read of f sees f before this update (stage
+        k-1) unless an earlier iteration of it wrote the point (then f after it); reads
+        of those later values are reversed by a scan, the others flow into d(f, k-1)."""
+        d = f.definitions[k]
+        reads = [c for c in collect(d.values, Call) if c.callee is f]
+        if k == 0:
+            self._send_leaves(f, stage_leaves(d.values, [Call(a, d.args, 0) for a in d_k]),
+                              {}, domain)
+            return None
+        order = self._order(f, k)
+        _check_self_reads(f, k, reads)
+        new = {c: order.written_earlier(c.args) for c in reads}
+        seen = {c: self._seen(f, k, c, new[c]) for c in reads}
+        scanned = [c for c in reads if new[c] is not FALSE and c.type.is_float]
+        sources = [(a, 0) for a in d_k]  # (Func, value index) of the adjoint after stage k
+        if scanned:
+            scan = self._reverse_scan(f, k, d_k, scanned, seen, order)
+            sources = [(scan, i) for i in range(len(d_k))]
+        seeds = [Call(g, d.args, i) for g, i in sources]
+        leaves = [(leaf, at_values(a, seen)) for leaf, a in stage_leaves(d.values, seeds)]
+        old = self._send_leaves(f, leaves, new, domain)
+        return self._previous(f, k, sources, old, domain)
+
+    def _send_leaves(self, f: Func, leaves, new: dict, domain: LoopDomain) -> list:
+        """Send the adjoints of reads of other Funcs; return those of reads of f that see
+        values from before this update (guarded where that depends on the iteration)."""
+        old = []
+        for leaf, adjoint in leaves:
+            if not _reads(leaf, f):
+                self._send_leaf(leaf, adjoint, domain)
+            elif new[leaf] is not TRUE:
+                old.append((leaf, adjoint if new[leaf] is FALSE else
+                            ops.select(new[leaf], ops.cast(adjoint.type, 0), adjoint)))
+        return old
+
+    def _order(self, f: Func, k: int) -> UpdateOrder:
+        order = UpdateOrder.of(f, f.definitions[k])
+        if order is None:
+            raise errors.not_differentiable(
+                f"update {k - 1} of Func '{f.name}'", "it writes some points more than once "
+                "(or at locations that cannot be solved for its RVars), so the values its "
+                "earlier writes held are gone", "Write each iteration into a new Func with "
+                "an extra dimension (g[r, x] = ...), or use an accumulating update "
+                "(+=, -=, *=, min, max)")
+        return order
+
+    def _seen(self, f: Func, k: int, read: Call, new: Expr) -> Expr:
+        """The value `read` sees in stage k: f after stage k where `new` holds (an
+        earlier iteration wrote it), f before stage k elsewhere."""
+        before = Call(self._prefix(f, k - 1), read.args, read.index)
+        if new is FALSE:
+            return before
+        after = read if k == len(f.definitions) - 1 else Call(self._prefix(f, k), read.args,
+                                                                  read.index)
+        return after if new is TRUE else ops.select(new, after, before)
 
     def _reduction(self, f: Func, k: int, d_k: Func, domain) -> Func | None:
         """f[L] = max/min(f[L], e) or f[L] * e over RVars missing from L: the final value
@@ -301,17 +379,16 @@ class _ReverseWalk:
         target = f if k == len(f.definitions) - 1 else self._prefix(f, k)
         return Call(target, tuple(args), 0)
 
-    def _stage_values(self, f: Func, k: int, lhs, e: Expr, old=frozenset()) -> Expr:
-        """e with reads of f replaced by f as stage k saw it: before the update at the
-        written point (and at points `old` that later iterations overwrite), after this
-        stage's earlier iterations elsewhere."""
+    def _stage_values(self, f: Func, k: int, lhs, e: Expr) -> Expr:
+        """e with reads of f replaced by f as a reduction stage k saw it: before the
+        update at the written point, after it elsewhere."""
         if len(f.definitions) == 1:
             return e
 
         def rewrite(call: Call):
             if call.callee is not f:
                 return None
-            stage = k - 1 if _same(call.args, lhs) or call in old else k
+            stage = k - 1 if _same(call.args, lhs) else k
             if stage == len(f.definitions) - 1:
                 return None
             return Call(self._prefix(f, stage), call.args, call.index)
@@ -333,109 +410,143 @@ class _ReverseWalk:
             self.prefixes[key] = copy
         return self.prefixes[key]
 
-    def _reverse_scan(self, f: Func, k: int, d_k: Func, self_reads, domain) -> Func:
-        """A copy of d(f, k) updated in reverse iteration order (the adjoint of a scan)."""
+    def _reverse_scan(self, f: Func, k: int, d_k: list, scanned, seen, order) -> Func:
+        """d(f, k) plus, iterating stage k backwards, what each iteration's reads of
+        values written by earlier iterations send back: at the end it holds at the point
+        iteration s wrote the adjoint of the value s wrote. One update gathers every
+        read (a read's iteration is solved from the point); a single unsolvable read
+        scatters instead."""
         d = f.definitions[k]
-        parallel_dims = [i for i, a in enumerate(d.args) if isinstance(a, Var)]
-        if any(leaf.args[i] is not d.args[i] for leaf, _ in self_reads for i in parallel_dims):
-            raise errors.not_differentiable(
-                f"update {k - 1} of Func '{f.name}'", "it reads f at other points while writing "
-                "along pure Vars", "Write the recurrence over an RDom (f[r] = f[r-1] ...)")
-        scan = _adjoint_func(f"d_{f.name}_scan{k}")
         targets = producer_vars(f.dimensions())
-        scan[targets] = Call(d_k, targets, 0)
-        rvars = domain.rvars
-        rev = RDom([(rv.min, rv.extent) for rv in rvars], name=f"r_rev{k}")
-        flip = {rv: rv.min + rv.extent - 1 - (rev[i] - rv.min) for i, rv in enumerate(rvars)}
-        for leaf, _ in self_reads:
-            if _same(leaf.args, d.args):
+        scan = _adjoint_func(f"d_{f.name}_scan{k}")
+        scan[targets] = _values([Call(a, targets, 0) for a in d_k])
+        rev = RDom([(rv.min, rv.extent) for rv in order.rvars], name=f"r_rev{k}")
+        s = [simplify(rv.min + rv.extent - 1 - (rev[i] - rv.min))
+             for i, rv in enumerate(order.rvars)]
+        at_s = dict(zip(order.rvars, s))
+        seeds = [Call(scan, d.args, i) for i in range(len(d_k))]
+        adjoints = {leaf: at_values(a, seen) for leaf, a in stage_leaves(d.values, seeds)}
+        lhs = tuple(substitute(a, at_s) for a in d.args)
+        totals = [Call(scan, lhs, i) for i in range(len(d_k))]
+        for read in scanned:
+            if read not in adjoints:
                 continue
-            partial = _partial_wrt(d.values[0], leaf)
-            lhs = tuple(substitute(a, flip) for a in leaf.args)
-            value = Call(scan, tuple(substitute(a, flip) for a in d.args), 0) * substitute(partial, flip)
-            scan[lhs] = scan[lhs] + guarded(value, [substitute(p, flip) for p in d.predicate()])
+            term = _later_read(d, order, read, adjoints[read], lhs, s)
+            if term is None:
+                return self._scatter_scan(f, k, scan, scanned, adjoints, at_s, order)
+            totals[read.index] = totals[read.index] + term
+        scan[lhs] = _values(totals)
         scan.compute_root()
         return scan
 
-    def _previous(self, f: Func, k: int, source: Func, self_reads, domain) -> Func:
-        """d(f, k-1): `source` masked where stage k wrote, plus what the reads of
-        not-yet-written values (`self_reads`) send back."""
+    def _scatter_scan(self, f: Func, k: int, scan: Func, scanned, adjoints, at_s, order):
+        """The reversed scan as a scatter at the read point, for one read whose
+        iteration cannot be solved from the point it reads."""
+        if len(scanned) != 1 or f.outputs() != 1:
+            raise errors.not_differentiable(
+                f"update {k - 1} of Func '{f.name}'", "it reads values written by earlier "
+                "iterations at points the reads' iterations cannot be solved from",
+                "Read them at affine expressions of the RVars (f[r - 1]), or write each "
+                "iteration into a new Func with an extra dimension")
+        read = scanned[0]
+        d = f.definitions[k]
+        value = guarded(substitute(adjoints[read], at_s),
+                        [substitute(p, at_s) for p in d.predicate()]
+                        + [substitute(order.written_earlier(read.args), at_s)])
+        at = tuple(substitute(a, at_s) for a in read.args)
+        scan[at] = scan[at] + value
+        scan.compute_root()
+        return scan
+
+    def _previous(self, f: Func, k: int, sources: list, old, domain) -> list:
+        """d(f, k-1), one Func per value: the adjoint after stage k (`sources`: (Func,
+        value index) pairs) masked where stage k wrote, plus what its reads of values
+        from before the update (`old`) send back."""
         targets = producer_vars(f.dimensions())
         written = self._written(f, k, targets)
-        prev = _adjoint_func(f"d_{f.name}_stage{k - 1}")
-        kept = ops.select(written, ops.cast(f.type(), 0), Call(source, targets, 0))
-        prev[targets] = kept
-        for leaf, adjoint in self_reads:  # reads of values this stage had not yet written
-            self.counter += 1
-            for c in contribution(leaf.args, adjoint, domain, f"r_adj{self.counter}"):
-                args = targets if c.is_pure else c.args
-                prev[args] = prev[args] + c.value
-        prev.compute_root()
-        return prev
+        result = []
+        for i, (source, index) in enumerate(sources):
+            t = f.value_types()[i]
+            prev = _adjoint_func(_adjoint_name(f, i, f"_stage{k - 1}"))
+            prev[targets] = ops.select(written, ops.cast(t, 0), Call(source, targets, index))
+            for leaf, adjoint in old:
+                if leaf.index != i:
+                    continue
+                self.counter += 1
+                for c in contribution(leaf.args, adjoint, domain, f"r_adj{self.counter}"):
+                    args = targets if c.is_pure else c.args
+                    prev[args] = prev[args] + ops.cast(t, c.value)
+            prev.compute_root()
+            result.append(prev)
+        return result
 
     def _written(self, f: Func, k: int, targets) -> Expr:
-        """Bool: stage k of f wrote at `targets` (its left side must be Vars or RVars)."""
+        """Bool: stage k of f wrote at `targets`."""
         d = f.definitions[k]
         rng = self.regions.of_stage(f, k)
         conds = []
-        for i, (a, t) in enumerate(zip(d.args, targets)):
-            if isinstance(a, Var):
-                conds += [rng.min[i] <= t, t <= rng.max[i]]
-        reduced = [i for i, a in enumerate(d.args) if not isinstance(a, Var)]
-        rvars = [RVar(r, j) for r in d.rdoms for j in range(r.dimensions())]
-        inv = invert(tuple(d.args[i] for i in reduced), rvars, tuple(targets[i] for i in reduced))
-        if inv is None or inv.multiplicity or collect(tuple(inv.solutions.values()), RVar):
+        for i in pure_dims(f, d):
+            conds += [rng.min[i] <= targets[i], targets[i] <= rng.max[i]]
+        conds.append(self._order(f, k).writer(targets)[1])
+        return conjunction(conds)
+
+
+def _later_read(d, order: UpdateOrder, read: Call, adjoint: Expr, lhs, s) -> Expr | None:
+    """What `read`, made by the iteration t after s that reads the point s wrote
+    (`lhs`), sends back there: its adjoint at t where t exists, else 0; None when t
+    cannot be solved from the point."""
+    probes = tuple(Var(f"_q{i}") for i in order.reduced)
+    inv = invert(tuple(read.args[i] for i in order.reduced), order.rvars, probes)
+    if inv is None or inv.multiplicity or set(inv.solutions) != set(order.rvars):
+        return None
+    env = dict(zip(probes, (lhs[i] for i in order.reduced)))
+    t = {rv: simplify(substitute(inv.solutions[rv], env)) for rv in order.rvars}
+    conds = [substitute(p, env) for p in inv.predicates]
+    for rv, value in t.items():
+        conds += rvar_range(rv, value)
+    at_s = dict(zip(order.rvars, s))
+    conds += [substitute(p, t) for p in d.predicate()] + [substitute(p, at_s) for p in d.predicate()]
+    conds.append(precedes(s, [t[rv] for rv in order.rvars]))
+    clamped = {rv: ops.clamp(value, rv.min, simplify(rv.min + rv.extent - 1))
+               for rv, value in t.items()}
+    return guarded(substitute(adjoint, clamped), conds)
+
+
+def _check_self_reads(f: Func, k: int, reads) -> None:
+    """Halide's rule: a read of f inside an update has its pure Vars in their places."""
+    d = f.definitions[k]
+    for read in reads:
+        if any(read.args[i] is not d.args[i] for i in pure_dims(f, d)):
             raise errors.not_differentiable(
-                f"update {k - 1} of Func '{f.name}'", "it overwrites values at computed "
-                "locations", "Use an accumulating update (+=, -=) or index by invertible "
-                "expressions of Vars/RVars")
-        mapping = inv.solutions
-        conds += list(inv.predicates)
-        for rv, sol in mapping.items():
-            conds += [rv.min <= sol, sol <= simplify(rv.min + rv.extent - 1)]
-        conds += [substitute(p, mapping) for p in d.predicate()]
-        cond = conjunction(conds)
-        return ops.to_expr(True) if cond is None else cond
+                f"update {k - 1} of Func '{f.name}'", "it reads f at other points along "
+                "the pure Vars it writes", "Write the recurrence over an RDom "
+                "(f[r] = f[r-1] ...)")
 
 
-def _reads_old_value(d, leaf: Call) -> bool:
-    """True when the point `leaf` reads is written by a LATER iteration of the update
-    (so the read sees the value from before the update), as in f[s] = f[s+1] / 2."""
-    rvars = [RVar(r, j) for r in d.rdoms for j in range(r.dimensions())]
-    dims = [i for i, a in enumerate(d.args) if not isinstance(a, Var)]
-    probes = tuple(Var(f"_probe{i}") for i in dims)
-    inv = invert(tuple(d.args[i] for i in dims), rvars, probes)
-    if inv is None or inv.multiplicity or len(inv.solutions) != len(rvars):
-        return False
-    at_read = dict(zip(probes, (leaf.args[i] for i in dims)))
-    for rv in rvars:  # iteration order: first RVar outermost
-        delta = simplify(substitute(inv.solutions[rv], at_read) - rv)
-        if not isinstance(delta, Const):
-            return False
-        if delta.value != 0:
-            return delta.value > 0
-    return False
+def _reads(leaf, f: Func) -> bool:
+    return isinstance(leaf, Call) and leaf.callee is f
 
 
 def _same(a: tuple, b: tuple) -> bool:
     return len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 
-def _is_accumulation(lhs, self_reads, d_k: Func) -> bool:
-    """True for f[L] = f[L] + e: one self-read at L whose adjoint is the seed itself."""
-    if len(self_reads) != 1:
+def _is_accumulation(d, self_reads, seeds: list) -> bool:
+    """True for f[L] = f[L] + e (per value of a tuple): each float value reads f only at
+    L, its own value, and that read's adjoint is the seed itself."""
+    floats = {i for i, v in enumerate(d.values) if v.type.is_float}
+    if not floats or len(self_reads) != len(floats):
         return False
-    leaf, adjoint = self_reads[0]
-    return _same(leaf.args, lhs) and simplify(adjoint) is simplify(Call(d_k, lhs, 0))
+    return {leaf.index for leaf, _ in self_reads} == floats and all(
+        _same(leaf.args, d.args) and simplify(a) is simplify(seeds[leaf.index])
+        for leaf, a in self_reads)
 
 
 def _reduces_over_rdom(d, self_reads) -> bool:
     """A same-point self-read in an update iterating RVars that L does not mention."""
-    from ..ir.visit import collect
     lhs_rvars = set(collect(d.args, RVar))
-    loops = [RVar(r, i) for r in d.rdoms for i in range(r.dimensions())]
     return any(_same(leaf.args, d.args) for leaf, _ in self_reads) and any(
-        rv not in lhs_rvars for rv in loops)
+        rv not in lhs_rvars for rv in loop_rvars(d))
 
 
 def _reduction_shape(value: Expr, f: Func, lhs):
@@ -449,15 +560,6 @@ def _reduction_shape(value: Expr, f: Func, lhs):
         f"the update of Func '{f.name}'", "it combines f with itself over an RDom in a way "
         "other than +, -, *, min or max", "Rewrite it as one of those reductions or as a scan "
         "f[r] = g(f[r-1], ...)")
-
-
-def _partial_wrt(value: Expr, leaf: Call) -> Expr:
-    """d value / d leaf, by back-propagating a unit seed."""
-    one = ops.cast(value.type, 1)
-    for found, adjoint in leaf_adjoints(value, one):
-        if found is leaf:
-            return adjoint
-    return ops.cast(value.type, 0)
 
 
 def gradients(loss: Func, inputs, target: str = "cpu", **bindings) -> list:
