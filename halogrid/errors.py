@@ -156,3 +156,15 @@ def schedule_error(func: str, directive: str, why: str, fix: str) -> ScheduleErr
 
 def not_differentiable(what: str, why: str, fix: str) -> DifferentiationError:
     return DifferentiationError(f"Can't differentiate {what}: {why}. {fix}.")
+
+
+def bad_custom_adjoint(func: str, why: str, fix: str) -> DifferentiationError:
+    return DifferentiationError(
+        f"Can't differentiate Func '{func}' with its custom adjoint: {why}. {fix}.")
+
+
+def bad_extern(stage: str, why: str, fix: str) -> DefinitionError:
+    return DefinitionError(f"Can't define extern stage '{stage}': {why}. {fix}.")
+
+
+def bad_extern_result(stage: str, why: str, fix: str) -> DefinitionError:

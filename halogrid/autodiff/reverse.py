@@ -26,6 +26,7 @@ from ..ir.solve import invert
 from ..ir.types import INT32
 from ..ir.visit import collect, mutate_with, substitute
 from .backprop import at_values, leaf_adjoints, stage_leaves
+from .custom import UserAdjoints
 from .invert import (Contribution, LoopDomain, conjunction, contribution, guarded,
                      producer_vars, set_level)
 from .order import FALSE, TRUE, UpdateOrder, loop_rvars, precedes, pure_dims, rvar_range
@@ -185,6 +186,7 @@ class _ReverseWalk:
         contributions = self.pending.pop((id(obj), index), [])
         d = _adjoint_func(_adjoint_name(obj, index))
         t = _value_type(obj, index)
+        self.user = UserAdjoints(regions, self._send_pure)  # hg.custom_adjoint, hg.extern
         targets = producer_vars(_dims(obj))
         pure = [ops.cast(t, c.value) for c in contributions if c.is_pure]
         total = ops.cast(t, 0)
@@ -224,8 +226,16 @@ class _ReverseWalk:
         pure = [(d.args[i], rng.min[i], rng.max[i]) for i in pure_dims(f, d)]
         return LoopDomain(pure, loop_rvars(d), d.predicate())
 
+    def _send_pure(self, callee, value: Expr) -> None:
+        """Add `value`, an expression over callee's producer Vars, to its adjoint."""
+        self.pending.setdefault((id(callee), 0), []).append(
+            Contribution(producer_vars(_dims(callee)), value, None))
+
     def _stage(self, f: Func, k: int, d_k: list) -> list | None:
         """Propagate stage k's adjoints (one per value) to its callees; return d(f, k-1)."""
+        if self.user.sends(f, d_f):  # the user's adjoints replace derived ones
+            self.stage_adjoints[id(f)] = [_pack(d_f)] * len(f.definitions)
+            return
         d = f.definitions[k]
         domain = self._domain(f, k)
         seeds = [Call(a, d.args, 0) for a in d_k]
