@@ -168,3 +168,4 @@ def bad_extern(stage: str, why: str, fix: str) -> DefinitionError:
 
 
 def bad_extern_result(stage: str, why: str, fix: str) -> DefinitionError:
+    return DefinitionError(f"Can't use the result of extern stage '{stage}': {why}. {fix}.")
