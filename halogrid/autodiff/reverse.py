@@ -171,6 +171,7 @@ class _ReverseWalk:
         self.stage_adjoints: dict[int, list] = {}
         self.counter = 0
         self.prefixes: dict = {}
+        self.user = UserAdjoints(regions, self._send_pure)  # hg.custom_adjoint, hg.extern
 
     def run(self, loss: Func, seed: Func) -> None:
         for f in reversed(self.graph.funcs):
@@ -186,7 +187,6 @@ class _ReverseWalk:
         contributions = self.pending.pop((id(obj), index), [])
         d = _adjoint_func(_adjoint_name(obj, index))
         t = _value_type(obj, index)
-        self.user = UserAdjoints(regions, self._send_pure)  # hg.custom_adjoint, hg.extern
         targets = producer_vars(_dims(obj))
         pure = [ops.cast(t, c.value) for c in contributions if c.is_pure]
         total = ops.cast(t, 0)
@@ -211,8 +211,16 @@ class _ReverseWalk:
         parts = contribution(tuple(args), adjoint, domain, f"r_adj{self.counter}")
         self.pending.setdefault((id(callee), index), []).extend(parts)
 
+    def _send_pure(self, callee, value: Expr) -> None:
+        """Add `value`, an expression over callee's producer Vars, to its adjoint."""
+        self.pending.setdefault((id(callee), 0), []).append(
+            Contribution(producer_vars(_dims(callee)), value, None))
+
     # -- the stages of one Func, last update first
     def _walk_stages(self, f: Func, d_f: list) -> None:
+        if self.user.sends(f, d_f):  # the user's adjoints replace derived ones
+            self.stage_adjoints[id(f)] = [_pack(d_f)] * len(f.definitions)
+            return
         adjoints = [None] * len(f.definitions)
         current = d_f
         for k in range(len(f.definitions) - 1, -1, -1):
@@ -226,16 +234,8 @@ class _ReverseWalk:
         pure = [(d.args[i], rng.min[i], rng.max[i]) for i in pure_dims(f, d)]
         return LoopDomain(pure, loop_rvars(d), d.predicate())
 
-    def _send_pure(self, callee, value: Expr) -> None:
-        """Add `value`, an expression over callee's producer Vars, to its adjoint."""
-        self.pending.setdefault((id(callee), 0), []).append(
-            Contribution(producer_vars(_dims(callee)), value, None))
-
     def _stage(self, f: Func, k: int, d_k: list) -> list | None:
         """Propagate stage k's adjoints (one per value) to its callees; return d(f, k-1)."""
-        if self.user.sends(f, d_f):  # the user's adjoints replace derived ones
-            self.stage_adjoints[id(f)] = [_pack(d_f)] * len(f.definitions)
-            return
         d = f.definitions[k]
         domain = self._domain(f, k)
         seeds = [Call(a, d.args, 0) for a in d_k]
