@@ -2,7 +2,8 @@
 
 Invariant: for value V and seed A, returns for every Call and Param leaf L reached
 through float-typed nodes the Expr adjoint(L) = sum over paths of A * product of
-partials (rules.py), with the leaf's type.
+partials (rules.py; `chain` multiplies, so a zero adjoint never meets an Inf
+partial), with the leaf's type.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from ..ir.buffer import Param
 from ..ir.expr import Call, Expr
 from ..ir.ops import cast
 from ..ir.visit import mutate_with, post_order
-from .rules import partials
+from .rules import chain, partials
 
 
 def leaf_adjoints(value: Expr, seed: Expr) -> list[tuple[Expr, Expr]]:
@@ -25,7 +26,7 @@ def leaf_adjoints(value: Expr, seed: Expr) -> list[tuple[Expr, Expr]]:
         for child, partial in zip(node.children(), partials(node)):
             if partial is None or not child.type.is_float:
                 continue
-            term = cast(child.type, a * partial)
+            term = cast(child.type, chain(a, partial))
             adjoint[child] = term if child not in adjoint else adjoint[child] + term
     return [(n, adjoint[n]) for n in order
             if isinstance(n, (Call, Param)) and n in adjoint and n.type.is_float]
