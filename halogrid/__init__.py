@@ -9,6 +9,7 @@ from . import config as _config  # noqa: F401,E402 - picks the threading layer b
 
 from .errors import (BoundsError, DefinitionError, DifferentiationError, HalogridError,  # noqa: F401
                      InputError, InternalError, ScheduleError, TypeMismatchError)
+from .errors import GradientCheckError  # noqa: F401
 from .ir.types import Bool, Float, Int, Type, UInt  # noqa: F401
 from .ir.expr import Expr, Var  # noqa: F401
 from .ir.ops import (abs, atan2, cast, ceil, clamp, cos, exp, f32, f64, floor, i32,  # noqa: F401
@@ -20,6 +21,8 @@ from .ir.boundary import BoundaryConditions  # noqa: F401
 from .codegen.pipeline import Pipeline  # noqa: F401
 from .ir.extern import extern  # noqa: F401
 from .autodiff.reverse import Derivative, gradients, propagate_adjoints  # noqa: F401
+from .autodiff.forward import Tangents, propagate_tangents  # noqa: F401
+from .autodiff.check import GradientReport, check_gradients  # noqa: F401
 from .schedule import directives as _directives
 from .autodiff.custom import custom_adjoint  # noqa: F401
 

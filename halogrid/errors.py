@@ -43,6 +43,11 @@ class DifferentiationError(HalogridError, ValueError):
     """A gradient request that cannot be honoured."""
 
 
+class GradientCheckError(HalogridError, AssertionError):
+    """check_gradients found a gradient that disagrees with finite differences or with
+    forward mode. An AssertionError: a failed check, as in numpy.testing."""
+
+
 class InternalError(Exception):
     """A bug in halogrid: an invariant between passes was broken."""
 
@@ -169,3 +174,13 @@ def bad_extern(stage: str, why: str, fix: str) -> DefinitionError:
 
 def bad_extern_result(stage: str, why: str, fix: str) -> DefinitionError:
     return DefinitionError(f"Can't use the result of extern stage '{stage}': {why}. {fix}.")
+
+
+def gradient_mismatch(loss: str, wrt: str, direction: int, what: str, expected: float,
+                      got: float, rel: float, tol: float) -> GradientCheckError:
+    return GradientCheckError(
+        f"Can't confirm the gradient of Func '{loss}' with respect to '{wrt}' along random "
+        f"direction {direction}: {what} {expected!r} but reverse mode {got!r} (relative "
+        f"error {rel:.3g}, rtol {tol:.3g}). Inspect the adjoints between '{wrt}' and "
+        f"'{loss}' (d[{wrt}].definitions), or raise eps/rtol for a loss with kinks or "
+        "float32 rounding.")

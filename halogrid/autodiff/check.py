@@ -1,0 +1,235 @@
+"""check_gradients: reverse-mode gradients against float64 central differences along
+random directions, and forward mode against reverse mode (JAX's check_grads), on the
+caller's pipeline under its own schedule.
+
+For each checked input w and each of `directions` random directions v (standard normal,
+w's shape), with u the output adjoint (1 for a 0-D loss, a random array otherwise):
+    fd      = <u, L(w + h v) - L(w - h v)> / 2h       central differences
+    reverse = <d[w], v_h>                             the adjoint (VJP), or `gradients[w]`
+    forward = <u, t[loss]> along v                    forward mode (JVP)
+and the inner-product identity <u, J v> = <J^T u, v> says all three agree.
+
+Precision: the compiled pipeline runs as the caller built it (a float32 pipeline stays
+float32: nothing is rebuilt), so float32 gets a larger step and a looser rtol. The
+perturbed inputs are formed in float64 and rounded to the input's dtype; `v_h`, the step
+actually taken divided by 2h, is the direction the adjoint is applied to, so input
+rounding is no error. Every difference and inner product is accumulated in float64.
+Two values a, b agree when |a - b| <= atol + rtol * max(|a|, |b|, <|d[w]|, |v|>): the
+last term keeps cancellation between the terms of an inner product from failing a check.
+
+Invariant: one pipeline [loss, d[w]..., t[loss]] is compiled once; tangents are
+ImageParams/Params bound per call, so every evaluation reuses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import errors
+from ..ir.buffer import ImageParam, InputBuffer, Param
+from ..ir.func import Func
+from .forward import propagate_tangents
+from .reverse import propagate_adjoints
+
+_DEFAULTS = {64: (1e-6, 1e-5, 1e-12), 32: (1e-3, 1e-2, 1e-6)}  # bits: (eps, rtol, atol)
+
+
+@dataclass
+class GradientRow:
+    input: str
+    direction: int
+    grad_norm: float
+    fd: float
+    reverse: float
+    forward: float
+    rel_err: float
+    error: Exception | None = field(default=None, repr=False)  # the first mismatch
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class GradientReport:
+    """The rows of one check_gradients call; prints as a table."""
+
+    loss: str
+    rows: list
+
+    @property
+    def max_rel_err(self) -> float:
+        return max((r.rel_err for r in self.rows), default=0.0)
+
+    def __str__(self) -> str:
+        lines = [f"gradient check of '{self.loss}'",
+                 f"{'input':<12}{'dir':>4}{'|grad|':>12}{'fd':>14}{'reverse':>14}"
+                 f"{'forward':>14}{'rel err':>10}"]
+        for r in self.rows:
+            lines.append(f"{r.input:<12}{r.direction:>4}{r.grad_norm:>12.4g}{r.fd:>14.6g}"
+                         f"{r.reverse:>14.6g}{r.forward:>14.6g}{r.rel_err:>10.2g}"
+                         f"{'' if r.ok else '  MISMATCH'}")
+        return "\n".join(lines)
+
+
+def check_gradients(loss: Func, inputs: dict, directions: int = 3, eps=None, rtol=None,
+                    atol=None, seed: int = 0, shapes=None, gradients=None,
+                    target: str = "cpu", **bindings) -> GradientReport:
+    """Check d[w] for every input w of `inputs` ({Buffer/ImageParam/Param: value}).
+
+    `eps`, `rtol`, `atol` default per dtype (float64: 1e-6, 1e-5, 1e-12; float32: 1e-3,
+    1e-2, 1e-6). `shapes` is the output shape of a non-0-D loss (default: the shape of
+    the first checked ImageParam, then of the first input by name, of as many
+    dimensions); it is then seeded with a random output adjoint. `gradients` ({w: Func}) replaces d[w] by a Func of your own, e.g. a
+    hand-written gradient. Other inputs of the pipeline go by name in `bindings`.
+    Raises hg.GradientCheckError (an AssertionError) naming the input, the direction,
+    both values and the relative error; else returns the report.
+
+    >>> print(hg.check_gradients(loss, {inp: image, k: weights, gain: 1.5}))
+    """
+    wrt = [(obj, _value_of(obj, value)) for obj, value in inputs.items()]
+    out_shape = _loss_shape(loss, shapes, wrt, bindings)
+    rng = np.random.default_rng(seed)
+    u = None if not out_shape else rng.standard_normal(out_shape)
+    check = _Checker(loss, wrt, out_shape, u, gradients or {}, target, bindings)
+    rows = [check.row(i, k, np.asarray(rng.standard_normal(np.shape(value))), eps, rtol, atol)
+            for i, (_, value) in enumerate(wrt) for k in range(directions)]
+    report = GradientReport(str(loss.name), rows)
+    bad = [r for r in rows if not r.ok]
+    if bad:
+        bad[0].error.report = report
+        raise bad[0].error
+    return report
+
+
+def _value_of(obj, value) -> np.ndarray:
+    if not isinstance(obj, (InputBuffer, Param)):
+        raise errors.not_differentiable(
+            f"{obj!r} in check_gradients", "only inputs (Buffer, ImageParam, Param) can be "
+            "checked", "Key the inputs dict by the pipeline's inputs")
+    t = obj.type if isinstance(obj, Param) else obj.type()
+    if not t.is_float:
+        raise errors.not_differentiable(
+            f"with respect to '{obj.name}' in check_gradients", f"it has integer type {t}",
+            f"Pass '{obj.name}' by name as a fixed input instead")
+    array = np.asarray(value, dtype=t.dtype)
+    dims = 0 if isinstance(obj, Param) else obj.dimensions()
+    if array.ndim != dims:
+        raise errors.wrong_ndim(str(obj.name), dims, array.ndim)
+    return array
+
+
+def _loss_shape(loss, shapes, wrt, bindings) -> tuple:
+    """The loss's output shape: `shapes`, else () for 0-D, else the shape of the first
+    checked ImageParam (then the first input by name) of the loss's dimensions."""
+    if not isinstance(loss, Func):
+        raise errors.not_differentiable(f"{loss!r} in check_gradients", "the loss must be "
+                                        "a Func", "Pass the Func whose gradients to check")
+    if shapes is not None:
+        shape = shapes[0] if shapes and isinstance(shapes[0], (tuple, list)) else shapes
+        return tuple(int(e) for e in shape)
+    if loss.dimensions() == 0:
+        return ()
+    candidates = [v for obj, v in wrt if isinstance(obj, ImageParam)]
+    candidates += [np.asarray(v) for v in bindings.values()]
+    for value in candidates:
+        if value.ndim == loss.dimensions():
+            return value.shape
+    raise errors.not_differentiable(
+        f"Func '{loss.name}' in check_gradients", f"it has {loss.dimensions()} dimension(s) "
+        "and no input has as many to take its shape from", "Pass shapes=(...)")
+
+
+class _Checker:
+    """The compiled pipeline [loss, gradients..., t[loss]] and its evaluations."""
+
+    def __init__(self, loss, wrt, out_shape, u, gradients, target, bindings):
+        self.loss, self.wrt, self.out_shape, self.u = loss, wrt, out_shape, u
+        d = propagate_adjoints(loss) if u is None else propagate_adjoints(
+            loss, u.astype(loss.type().dtype))
+        self.tangent_inputs = [_tangent_input(obj, bindings) for obj, _ in wrt]
+        t = propagate_tangents({obj: tan for (obj, _), tan in zip(wrt, self.tangent_inputs)})
+        grads = [_override(gradients, obj) or d[obj] for obj, _ in wrt]
+        from ..codegen.pipeline import Pipeline
+        self.fn = Pipeline([loss] + grads + [t[loss]]).compile(target)
+        self.base = {str(obj.name): value for obj, value in wrt}
+        self.bindings = bindings
+        _, self.grads, _ = self.run(self.base, {})
+
+    def run(self, values: dict, tangents: dict):
+        """(loss, [gradients], jvp) as float64 arrays; unnamed tangents are zero."""
+        kwargs = dict(self.bindings)
+        for (obj, _), tan in zip(self.wrt, self.tangent_inputs):
+            value = values[str(obj.name)]
+            kwargs[str(obj.name)] = float(value) if isinstance(obj, Param) else value
+            zero = 0.0 if isinstance(tan, Param) else np.zeros_like(value)
+            kwargs[str(tan.name)] = tangents.get(str(tan.name), zero)
+        shapes = [self.out_shape] + [np.shape(v) for _, v in self.wrt] + [self.out_shape]
+        known = set(self.fn.input_names)  # inputs the loss does not read are not bound
+        res = self.fn(shapes=shapes, **{n: a for n, a in kwargs.items() if n in known})
+        res = [np.asarray(r, np.float64) for r in res]
+        return res[0], res[1:-1], res[-1]
+
+    def _pair(self, a: np.ndarray) -> float:
+        """<u, a> in float64 (u = 1 for a 0-D loss)."""
+        return float(np.sum(a)) if self.u is None else float(np.vdot(self.u, a))
+
+    def row(self, i: int, k: int, v, eps, rtol, atol) -> GradientRow:
+        """Direction k of input i: the three directional derivatives, compared."""
+        obj, x = self.wrt[i]
+        name = str(obj.name)
+        h, rtol_d, atol_d = _defaults(x.dtype)
+        h, atol = (h if eps is None else eps), (atol_d if atol is None else atol)
+        if rtol is None:
+            rtol = max(rtol_d, _defaults(self.loss.type().dtype)[1])
+        x64 = x.astype(np.float64)
+        plus, minus = (x64 + h * v).astype(x.dtype), (x64 - h * v).astype(x.dtype)
+        v_h = (plus.astype(np.float64) - minus.astype(np.float64)) / (2 * h)
+        hi = self.run({**self.base, name: plus}, {})[0]
+        lo = self.run({**self.base, name: minus}, {})[0]
+        fd = self._pair(hi - lo) / (2 * h)
+        g = self.grads[i]
+        v_t = v.astype(x.dtype)
+        forward = self._pair(self.run(self.base, {str(self.tangent_inputs[i].name): v_t})[2])
+        row = GradientRow(name, k, float(np.linalg.norm(g)), fd, float(np.vdot(g, v_h)),
+                          forward, 0.0)
+        for what, expected, direction in (("finite differences", fd, v_h),
+                                          ("forward mode", forward, v_t)):
+            got = float(np.vdot(g, direction.astype(np.float64)))
+            size = max(abs(expected), abs(got), float(np.vdot(np.abs(g), np.abs(direction))))
+            rel = abs(expected - got) / size if size > 0 else 0.0
+            row.rel_err = max(row.rel_err, rel)
+            if row.error is None and abs(expected - got) > atol + rtol * size:
+                row.error = errors.gradient_mismatch(str(self.loss.name), name, k, what,
+                                                     expected, got, rel, rtol)
+        return row
+
+
+def _defaults(dtype) -> tuple:
+    """(eps, rtol, atol) for a dtype: float64's, or float32's for anything narrower."""
+    return _DEFAULTS[64] if np.dtype(dtype).itemsize >= 8 else _DEFAULTS[32]
+
+
+def _tangent_input(obj, bindings):
+    """A fresh ImageParam/Param carrying obj's tangent into the compiled pipeline."""
+    name = f"t_{obj.name}"
+    while name in bindings or name == str(obj.name):
+        name = "_" + name
+    if isinstance(obj, Param):
+        return Param(obj.type, name, 0.0)
+    return ImageParam(obj.type(), obj.dimensions(), name)
+
+
+def _override(gradients: dict, obj):
+    for key, func in gradients.items():
+        if key is obj:
+            dims = 0 if isinstance(obj, Param) else obj.dimensions()
+            if not isinstance(func, Func) or func.dimensions() != dims:
+                raise errors.not_differentiable(
+                    f"with respect to '{obj.name}' in check_gradients", "its gradients= "
+                    "entry is not a Func of the input's dimensions", f"Give a {dims}-D Func")
+            return func
+    return None
+
