@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..ir import ops
 from ..ir.expr import Const, Expr, RVar, Var
+from ..ir.func import update_pure_dims
 from ..ir.simplify import simplify
 from ..ir.solve import invert
 from ..ir.visit import collect, substitute
@@ -28,9 +29,8 @@ FALSE = ops.to_expr(False)
 
 
 def pure_dims(f, d) -> list[int]:
-    """Dims of definition `d` of f whose left side is the pure definition's own Var."""
-    own = f.definitions[0].args
-    return [i for i, a in enumerate(d.args) if isinstance(a, Var) and a is own[i]]
+    """Dims of definition `d` of f that loop over a pure Var (ir/func.py's rule)."""
+    return update_pure_dims(d.args, f.definitions[0].args)
 
 
 def loop_rvars(d) -> list[RVar]:

@@ -568,8 +568,9 @@ def _reduction_shape(value: Expr, f: Func, lhs):
                 return value.op, own, other
     raise errors.not_differentiable(
         f"the update of Func '{f.name}'", "it combines f with itself over an RDom in a way "
-        "other than +, -, *, min or max", "Rewrite it as one of those reductions or as a scan "
-        "f[r] = g(f[r-1], ...)")
+        "other than +, -, *, min or max, overwriting the values each iteration read",
+        "Write the scan into a new Func with an extra dimension (g[x, r] = h(g[x, r - 1], "
+        "...)), or use one of those reductions")
 
 
 def gradients(loss: Func, inputs, target: str = "cpu", **bindings) -> list:

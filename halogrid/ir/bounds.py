@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from .. import errors
 from .expr import Call, Expr, RVar, Var
+from .func import update_pure_dims
 from .interval import Interval, bounds_of, union
 from .simplify import simplify
 from .types import INT32
@@ -38,7 +39,9 @@ class Stage:
 
     @property
     def pure_dims(self) -> list[tuple[int, Var]]:
-        return [(d, a) for d, a in enumerate(self.args) if isinstance(a, Var)]
+        """Dims that loop over a pure Var (f[x, x]: dim 0 only)."""
+        dims = update_pure_dims(self.args, self.func.definitions[0].args)
+        return [(d, self.args[d]) for d in dims]
 
     def exprs(self) -> tuple[Expr, ...]:
         rdom_exprs = tuple(e for r in self.rvars for e in (r.min, r.extent))

@@ -352,14 +352,24 @@ def _identity_values(update: UpdateValue) -> tuple[Expr, ...]:
     return tuple(promote(to_expr(r), identity)[1] for r in rhs)
 
 
-def _check_update_lhs(name: str, args, pure_args) -> None:
-    bare = [a for a in args if isinstance(a, Var)]
+def update_pure_dims(args, pure_args) -> list[int]:
+    """Dims of an update's left side that loop over a pure Var: a bare Var that is not
+    the pure definition's Var of another dim, at its first occurrence. Other dims may use
+    those Vars inside their index, as Halide allows (f[x, x] = ...: a diagonal)."""
+    dims, seen = [], set()
     for dim, arg in enumerate(args):
-        if isinstance(arg, Var):
-            elsewhere = any(p is arg for d, p in enumerate(pure_args) if d != dim)
-            if elsewhere or len([b for b in bare if b is arg]) > 1:
-                raise errors.bad_update_lhs(name, dim, str(arg))
-        elif any(v in bare for v in collect((arg,), Var)):
+        if isinstance(arg, Var) and arg not in seen and not any(
+                p is arg for d, p in enumerate(pure_args) if d != dim):
+            dims.append(dim)
+            seen.add(arg)
+    return dims
+
+
+def _check_update_lhs(name: str, args, pure_args) -> None:
+    pure_dims = update_pure_dims(args, pure_args)
+    pure = {args[d] for d in pure_dims}
+    for dim, arg in enumerate(args):
+        if dim not in pure_dims and any(v not in pure for v in collect((arg,), Var)):
             raise errors.bad_update_lhs(name, dim, str(arg))
 
 

@@ -164,7 +164,7 @@ def _schedule_update(f, index: int) -> None:
         return
     d = f.definitions[index]
     stage = Stage(f, index)
-    pure = [a for a in d.args if isinstance(a, Var)]
+    pure = list(dict.fromkeys(a for a in d.args if isinstance(a, Var)))  # f[x, x]: once
     rvars = [RVar(r, k) for r in d.rdoms for k in range(r.dimensions())]
     fixed = any(not isinstance(a, Var) and not collect((a,), RVar) for a in d.args)
     if fixed and rvars and _edge_pieces(rvars):

@@ -53,7 +53,7 @@ class StageSchedule:
 
 def initial_stage_schedule(definition) -> StageSchedule:
     """The default loops of a definition: pure Vars as written, then its RVars."""
-    pure = [a.name for a in definition.args if isinstance(a, Var)]
+    pure = list(dict.fromkeys(a.name for a in definition.args if isinstance(a, Var)))
     rvars = [RVar(r, k).name for r in definition.rdoms for k in range(r.dimensions())]
     names = pure + rvars
     const = {}

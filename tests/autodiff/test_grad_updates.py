@@ -284,3 +284,193 @@ def test_update_reading_a_point_that_a_later_iteration_overwrites(rng):
     np.testing.assert_allclose(value, data[1] / 2 + data[2] + 3 * data[2] + 4 * data[3])
     np.testing.assert_allclose(d_pure, [0.0, 0.5, 4.0, 4.0], rtol=1e-12)
     np.testing.assert_allclose(gv, [0.0, 0.5, 4.0, 4.0], rtol=1e-12)
+
+
+# ---- reads of values that a later update (or iteration) overwrites ------------------
+
+
+def _sum_loss(f, n, weighted=False, power=1):
+    """loss = sum_x (x + 1)**weighted * f[x]**power over [0, n)."""
+    rl = hg.RDom([(0, n)], name="rl")
+    loss = hg.Func(f"loss_{f.name}")
+    loss[()] = hg.f64(0.0)
+    term = f[rl.x] ** power if power != 1 else f[rl.x]
+    loss[()] += term * (rl.x + 1.0) if weighted else term
+    return loss
+
+
+def test_values_read_before_a_later_update_overwrites_them_match_hand_derived_gradient():
+    """f = a; f[2] = f[1] f[3]; f[3] = f[3] f[2]. Final f = [a0, a1, a1 a3, a1 a3^2, a4],
+    so d a = [1, 1 + a3 + a3^2, 0, a1 (1 + 2 a3), 1]; update 1 read f[3] = a3, which it
+    then overwrote. d[f, 0] (before update 1) = [1, 1, 1 + a3, a1 a3, 1]."""
+    x = hg.Var("x")
+    a = hg.ImageParam(F64, 1, "a")
+    f = hg.Func("two_writes")
+    f[x] = a[x]
+    f[2] = f[1] * f[3]
+    f[3] = f[3] * f[2]
+    gfn = GradFn(_sum_loss(f, 5), [a], extra=[lambda d: d[f, 0], lambda d: d[f, -1]],
+                 extra_shapes=[(5,), (5,)])
+    data = np.array([0.3, -0.7, 0.5, 0.9, 0.2])
+    value, (ga,), (d_u0, d_pure) = gfn({"a": data})
+    np.testing.assert_allclose(value, 0.3 - 0.7 - 0.63 - 0.567 + 0.2, rtol=1e-12)
+    np.testing.assert_allclose(ga, [1.0, 2.71, 0.0, -1.96, 1.0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(d_u0, [1.0, 1.0, 1.9, -0.63, 1.0], rtol=1e-12)
+    np.testing.assert_allclose(d_pure, ga, rtol=1e-12, atol=1e-15)
+
+
+def test_in_place_permutation_update_reads_old_and_new_values():
+    """f[r] = f[N-1-r] for r = 0..N-1 in order: the first half reads values not yet
+    written (a[N-1-r]), the second half reads what the first half wrote, so f becomes
+    the palindrome [a4, a3, a2, a3, a4] and d a = [0, 0, w2, w1 + w3, w0 + w4]."""
+    n = 5
+    x = hg.Var("x")
+    a = hg.ImageParam(F64, 1, "a")
+    f = hg.Func("mirror")
+    f[x] = a[x] * 1.0
+    r = hg.RDom([(0, n)], name="r")
+    f[r.x] = f[n - 1 - r.x]
+    gfn = GradFn(_sum_loss(f, n, weighted=True), [a])
+    data = np.arange(1.0, n + 1.0)
+    value, (ga,), _ = gfn({"a": data})
+    np.testing.assert_allclose(value, np.dot([5, 4, 3, 4, 5], np.arange(1, n + 1)))
+    np.testing.assert_allclose(ga, [0.0, 0.0, 3.0, 2.0 + 4.0, 1.0 + 5.0], rtol=1e-12)
+
+
+def test_nonlinear_in_place_permutation_agrees_with_finite_differences(rng):
+    n = 6
+    x = hg.Var("x")
+    a = hg.ImageParam(F64, 1, "a")
+    f = hg.Func("mirror_scaled")
+    f[x] = a[x] * 1.0
+    r = hg.RDom([(0, n)], name="r")
+    f[r.x] = hg.sin(f[n - 1 - r.x]) * (r.x + 2.0) + f[r.x]
+    gfn = GradFn(_sum_loss(f, n, weighted=True, power=2), [a])
+    data = rng.standard_normal(n)
+    ref = data.copy()
+    for i in range(n):
+        ref[i] = np.sin(ref[n - 1 - i]) * (i + 2.0) + ref[i]
+    np.testing.assert_allclose(gfn.value({"a": data}), np.dot(ref**2, np.arange(1, n + 1)),
+                               rtol=1e-12)
+    check_grads(gfn, {"a": data}, rng, n_dirs=4)
+
+
+def test_nonlinear_forward_then_backward_scan_agrees_with_finite_differences(rng):
+    """A causal then an anticausal scan over the same Func, both nonlinear in f: the
+    backward scan reads what the forward scan wrote, and its own earlier iterations."""
+    x = hg.Var("x")
+    inp = hg.ImageParam(F64, 1, "inp")
+    a = hg.Param(F64, "a", 0.5)
+    f = hg.Func("nl_smooth")
+    f[x] = inp[x]
+    r = hg.RDom([(1, N - 1)], name="r")
+    f[r.x] = hg.sin(f[r.x - 1]) * a + f[r.x] * f[r.x]
+    f[N - 1 - r.x] = hg.tanh(f[N - r.x] * f[N - 1 - r.x]) + f[N - 1 - r.x] * a
+    gfn = GradFn(_sum_loss(f, N, weighted=True), [inp, a])
+    data = rng.standard_normal(N) * 0.5
+    ref = data.copy()
+    for i in range(1, N):
+        ref[i] = np.sin(ref[i - 1]) * 0.4 + ref[i] ** 2
+    for i in range(1, N):
+        ref[N - 1 - i] = np.tanh(ref[N - i] * ref[N - 1 - i]) + ref[N - 1 - i] * 0.4
+    np.testing.assert_allclose(f.realize([N], inp=data, a=0.4), ref, rtol=1e-12)
+    check_grads(gfn, {"inp": data, "a": 0.4}, rng, n_dirs=4)
+
+
+def test_scan_reading_two_earlier_iterations_and_chained_updates_agree_with_fd(rng):
+    """f[r] = f[r-1] f[r-2] + sin(f[r]) reads two earlier iterations (one reversed
+    update gathers both), then a pure-Var update and a fixed-point update read it."""
+    x = hg.Var("x")
+    inp = hg.ImageParam(F64, 1, "inp")
+    f = hg.Func("fib_like")
+    f[x] = inp[x]
+    r = hg.RDom([(2, N - 2)], name="r")
+    f[r.x] = f[r.x - 1] * f[r.x - 2] + hg.sin(f[r.x])
+    f[x] = hg.tanh(f[x]) * inp[x]
+    f[0] = f[N - 1] * f[1] + f[0]
+    gfn = GradFn(_sum_loss(f, N, weighted=True), [inp])
+    data = rng.standard_normal(N) * 0.8
+    ref = data.copy()
+    for i in range(2, N):
+        ref[i] = ref[i - 1] * ref[i - 2] + np.sin(ref[i])
+    ref = np.tanh(ref) * data
+    ref[0] = ref[N - 1] * ref[1] + ref[0]
+    np.testing.assert_allclose(f.realize([N], inp=data), ref, rtol=1e-12)
+    check_grads(gfn, {"inp": data}, rng, n_dirs=4)
+
+
+def test_nonlinear_row_scan_with_a_param_agrees_with_finite_differences(rng):
+    """A scan along an RVar for every row (pure Var y): f[y, r] = tanh(a f[y, r-1]) + in."""
+    y, x = hg.Var("y"), hg.Var("x")
+    inp = hg.ImageParam(F64, 2, "inp")
+    a = hg.Param(F64, "a", 0.5)
+    f = hg.Func("row_scan")
+    f[y, x] = inp[y, x]
+    r = hg.RDom([(1, COLS - 1)], name="r")
+    f[y, r.x] = hg.tanh(f[y, r.x - 1] * a) + f[y, r.x]
+    rl = hg.RDom([(0, ROWS), (0, COLS)], name="rl")
+    loss = hg.Func("loss")
+    loss[()] = hg.f64(0.0)
+    loss[()] += f[rl[0], rl[1]] ** 2 * (rl[1] + 1.0)
+    gfn = GradFn(loss, [inp, a])
+    check_grads(gfn, {"inp": rng.standard_normal((ROWS, COLS)), "a": 1.3}, rng, n_dirs=4)
+
+
+def test_update_writing_a_point_twice_raises_instead_of_a_wrong_gradient():
+    """f[r // 2] = f[r // 2] * 0.5 + v[r]: the value the first write left is read and
+    overwritten within one update; it is gone when the adjoint needs it."""
+    x = hg.Var("x")
+    v = hg.ImageParam(F64, 1, "v")
+    f = hg.Func("halving")
+    f[x] = v[x] * 1.0
+    r = hg.RDom([(0, 4)], name="r")
+    f[r.x // 2] = hg.sin(f[r.x // 2]) + v[r.x]
+    with pytest.raises(hg.DifferentiationError, match="halving") as info:
+        hg.propagate_adjoints(_sum_loss(f, 2))
+    assert "more than once" in str(info.value) and "extra dimension" in str(info.value)
+
+
+def test_nonlinear_same_point_recurrence_over_an_rdom_raises_with_the_rewrite():
+    x = hg.Var("x")
+    m = hg.ImageParam(F64, 2, "m")
+    f = hg.Func("recur")
+    f[x] = hg.f64(0.0)
+    r = hg.RDom([(0, COLS)], name="r")
+    f[x] = hg.sin(f[x]) + m[x, r.x]
+    with pytest.raises(hg.DifferentiationError, match="recur") as info:
+        hg.propagate_adjoints(_sum_loss(f, ROWS))
+    assert "extra dimension" in str(info.value)
+
+
+# ---- update left sides that repeat a pure Var (diagonals) ----------------------------
+
+
+def test_diagonal_updates_match_numpy_and_finite_differences(rng):
+    """f[y, y] = 2 sin(f[y, y]) + m[y, 0] f[y, y+1] and f[y, y+1] = f[y, y] f[y, y+1]
+    (Halide allows a pure Var inside another dim's index): forward vs NumPy, d m vs FD,
+    and on the overwritten diagonal the pure stage's adjoint is what update 0's read
+    of it sends back: d[f, 0] * 2 cos(m)."""
+    y, x = hg.Var("y"), hg.Var("x")
+    m = hg.ImageParam(F64, 2, "m")
+    f = hg.Func("diag")
+    f[y, x] = m[y, x]
+    f[y, y] = hg.sin(f[y, y]) * 2.0 + m[y, 0] * f[y, y + 1]
+    f[y, y + 1] = f[y, y] * f[y, y + 1]
+    rl = hg.RDom([(0, ROWS), (0, COLS)], name="rl")
+    loss = hg.Func("loss")
+    loss[()] = hg.f64(0.0)
+    loss[()] += f[rl[0], rl[1]] ** 2 * (rl[1] + 1.0)
+    data = rng.standard_normal((ROWS, COLS))
+    ref = data.copy()
+    for i in range(ROWS):
+        ref[i, i] = np.sin(ref[i, i]) * 2.0 + data[i, 0] * ref[i, i + 1]
+    for i in range(ROWS):
+        ref[i, i + 1] = ref[i, i] * ref[i, i + 1]
+    np.testing.assert_allclose(f.realize([ROWS, COLS], m=data), ref, rtol=1e-12)
+    gfn = GradFn(loss, [m], extra=[lambda d: d[f, 0], lambda d: d[f, -1]],
+                 extra_shapes=[(ROWS, COLS)] * 2)
+    _, _, (d_u0, d_pure) = gfn({"m": data})
+    diag = (np.arange(ROWS), np.arange(ROWS))
+    # the pure stage's diagonal was overwritten; only update 0's read of it remains
+    np.testing.assert_allclose(d_pure[diag], d_u0[diag] * 2.0 * np.cos(data[diag]), rtol=1e-12)
+    check_grads(gfn, {"m": data}, rng, n_dirs=4)
