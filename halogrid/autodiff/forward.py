@@ -25,11 +25,11 @@ import numpy as np
 from .. import errors
 from ..ir import ops
 from ..ir.buffer import Buffer, InputBuffer, Param
-from ..ir.expr import Call, Const, Expr, Select, Var
+from ..ir.expr import Call, Const, Expr, Var
 from ..ir.func import Definition, Func
 from ..ir.graph import build_graph
 from ..ir.visit import collect, mutate_with, post_order
-from .rules import partials
+from .rules import chain, partials
 
 
 class Tangents:
@@ -176,6 +176,11 @@ class _ForwardWalk:
         alone = self._leaf(f, lambda call: None)
         if all(tangent(v, alone) is None for d in f.definitions for v in d.values):
             return None
+        if f.kind == "extern":  # its definition only stands in for the reads of user code
+            raise errors.not_differentiable(
+                f"extern stage '{f.name}' in forward mode", "its values come from Python "
+                "code, which has no tangent rule", "Differentiate through it in reverse mode "
+                "(hg.extern(..., vjp=...)), or seed only inputs it does not read")
         plain = self._plain(f)
         return plain if plain is not None else self._dual(f)
 
@@ -245,9 +250,10 @@ def tangent(value: Expr, leaf_tangent) -> Expr | None:
     (None: the leaf has none). None when no float path reaches a leaf with a tangent.
 
     Invariant: the result has value's type and equals sum over leaves L of
-    d value / d L * tangent(L), the partials taken from rules.py; a partial that is a
-    select of constants becomes a select of tangents, so an untaken branch's tangent
-    (even Inf or NaN) never reaches the result.
+    d value / d L * tangent(L), the partials and their products (`chain`) taken from
+    rules.py as reverse mode takes them: a select's partials route the tangent of the
+    taken branch only, and a zero tangent times an Inf/NaN partial is 0, so an untaken
+    branch (sqrt'(0), 1/0) never reaches the result.
     """
     found: dict = {}
     for node in post_order((value,), stop_at=(Call,)):
@@ -268,25 +274,8 @@ def _combine(node: Expr, kid_tangents: list) -> Expr | None:
     for partial, t in zip(partials(node), kid_tangents):
         if partial is None or t is None:
             continue
-        term = _scaled(partial, t)
-        if term is not None:
+        term = chain(ops.cast(partial.type, t), partial)  # reverse mode's product, NaN-safe
+        if not (isinstance(term, Const) and term.value == 0):
             term = ops.cast(node.type, term)
             total = term if total is None else total + term
     return total
-
-
-def _scaled(partial: Expr, t: Expr) -> Expr | None:
-    """partial * t, without multiplying by constant 0 or 1 (None for a zero product)."""
-    t = ops.cast(partial.type, t)
-    if isinstance(partial, Const):
-        if partial.value == 0:
-            return None
-        if partial.value == 1:
-            return t
-    if isinstance(partial, Select):
-        a, b = _scaled(partial.true_value, t), _scaled(partial.false_value, t)
-        if a is None and b is None:
-            return None
-        zero = Const(partial.type, 0)
-        return ops.select(partial.cond, zero if a is None else a, zero if b is None else b)
-    return partial * t

@@ -378,6 +378,31 @@ def test_tuple_funcs_have_tuple_tangents(rng):
     assert t[pair].outputs() == 2
 
 
+def test_guarded_branches_keep_tangents_finite_and_equal_to_reverse_mode(rng):
+    """The untaken branch of a select (sqrt'(0), 1/0) and atan2 at (0, 0) give finite
+    tangents, by reverse mode's conventions (rules.chain): the VJP identity holds there."""
+    x = hg.Var("x")
+    a, b = hg.ImageParam(F64, 1, "a"), hg.ImageParam(F64, 1, "b")
+    out = hg.Func("guarded")
+    out[x] = hg.select(a[x] > 0, hg.sqrt(a[x]), 0.0) + hg.select(a[x] != 0, 1.0 / a[x], 0.0) + \
+        hg.atan2(a[x], b[x]) * b[x]
+    jvp = Jvp(out, [a, b], (4,))
+    inputs = {"a": np.array([0.0, 0.0, 0.7, -0.3]), "b": np.array([0.0, 1.5, 0.0, 2.0])}
+    v = {"a": rng.standard_normal(4), "b": rng.standard_normal(4)}
+    _, tangent, _ = jvp(inputs, v)
+    assert np.all(np.isfinite(tangent))
+    av, bv = inputs["a"][2:], inputs["b"][2:]
+    ta, tb = v["a"][2:], v["b"][2:]
+    expected = np.where(av > 0, 0.5 / np.sqrt(np.abs(av)), 0) * ta - ta / av ** 2 + \
+        (bv * ta - av * tb) / (av ** 2 + bv ** 2) * bv + np.arctan2(av, bv) * tb
+    np.testing.assert_allclose(tangent[2:], expected, rtol=1e-12)
+    np.testing.assert_allclose(tangent[:2], [0.0, v["a"][1]], rtol=1e-12, atol=1e-15)
+    u = rng.standard_normal(4)
+    _, _, grads = jvp(inputs, u=u)
+    assert np.vdot(u, tangent) == pytest.approx(sum(np.vdot(g, v[n]) for g, n in zip(grads, "ab")),
+                                                rel=1e-12)
+
+
 # ---- tangents are ordinary Funcs -----------------------------------------------------
 
 def _smooth_image_loss(img, k):
@@ -486,3 +511,8 @@ def test_seed_errors_name_the_input_and_the_fix():
     count[x] = hg.i32(x)
     with pytest.raises(hg.DifferentiationError, match="'count': it has integer type"):
         hg.propagate_tangents({a: np.zeros((2, 2))})[count]
+    stand_in = hg.Func("stand_in")  # an extern stage's definition only names its reads
+    stand_in[x] = a[x, x]
+    stand_in.kind = "extern"
+    with pytest.raises(hg.DifferentiationError, match="extern stage 'stand_in' in forward mode"):
+        hg.propagate_tangents({a: np.zeros((2, 2))})[stand_in]
