@@ -21,7 +21,7 @@ from ..ir import ops
 from ..ir.expr import Binary, Const, Expr, RVar, Var
 from ..ir.visit import collect
 from ..ir.types import INT32
-from ..ir.func import RDom
+from ..ir.func import Func, RDom
 from ..ir.simplify import simplify
 from ..ir.solve import invert
 from ..ir.visit import substitute
@@ -76,6 +76,20 @@ def producer_var(d: int) -> Var:
 
 def producer_vars(n: int) -> tuple[Var, ...]:
     return tuple(producer_var(d) for d in range(n))
+
+
+def adjoint_func(name: str) -> Func:
+    """A new adjoint Func (kind 'adjoint'), tagged with the nesting level of the walk
+    creating it."""
+    f = Func(name, _kind="adjoint")
+    f.adjoint_level = _LEVEL[0]
+    return f
+
+
+def adjoint_name(obj, index: int, suffix: str = "") -> str:
+    """d_f (d_f_0, d_f_1, ... for the values of a tuple Func), then `suffix`."""
+    element = f"_{index}" if isinstance(obj, Func) and obj.outputs() > 1 else ""
+    return f"d_{obj.name}{element}{suffix}"
 
 
 def conjunction(conds: list[Expr]) -> Expr | None:

@@ -399,6 +399,34 @@ def test_scan_reading_two_earlier_iterations_and_chained_updates_agree_with_fd(r
     check_grads(gfn, {"inp": data}, rng, n_dirs=4)
 
 
+def test_scan_reading_an_earlier_iteration_it_cannot_solve_for_scatters_back(rng):
+    """f[r] = sin(f[r // 2]) f[r]: the point r // 2 is read by two later iterations, so
+    the reversed scan scatters to the read point instead of gathering."""
+    n = 7
+    x = hg.Var("x")
+    a = hg.ImageParam(F64, 1, "a")
+    f = hg.Func("tree_scan")
+    f[x] = a[x]
+    r = hg.RDom([(1, n - 1)], name="r")
+    f[r.x] = hg.sin(f[r.x // 2]) * f[r.x]
+    gfn = GradFn(_sum_loss(f, n, weighted=True), [a])
+    data = rng.standard_normal(n)
+    ref = data.copy()
+    for i in range(1, n):
+        ref[i] = np.sin(ref[i // 2]) * ref[i]
+    np.testing.assert_allclose(f.realize([n], a=data), ref, rtol=1e-12)
+    check_grads(gfn, {"a": data}, rng, n_dirs=4)
+
+
+def _image_loss(f):
+    """loss = sum over the ROWS x COLS image of f**2 * (column + 1)."""
+    rl = hg.RDom([(0, ROWS), (0, COLS)], name="rl")
+    loss = hg.Func(f"loss_{f.name}")
+    loss[()] = hg.f64(0.0)
+    loss[()] += f[rl[0], rl[1]] ** 2 * (rl[1] + 1.0)
+    return loss
+
+
 def test_nonlinear_row_scan_with_a_param_agrees_with_finite_differences(rng):
     """A scan along an RVar for every row (pure Var y): f[y, r] = tanh(a f[y, r-1]) + in."""
     y, x = hg.Var("y"), hg.Var("x")
@@ -408,11 +436,7 @@ def test_nonlinear_row_scan_with_a_param_agrees_with_finite_differences(rng):
     f[y, x] = inp[y, x]
     r = hg.RDom([(1, COLS - 1)], name="r")
     f[y, r.x] = hg.tanh(f[y, r.x - 1] * a) + f[y, r.x]
-    rl = hg.RDom([(0, ROWS), (0, COLS)], name="rl")
-    loss = hg.Func("loss")
-    loss[()] = hg.f64(0.0)
-    loss[()] += f[rl[0], rl[1]] ** 2 * (rl[1] + 1.0)
-    gfn = GradFn(loss, [inp, a])
+    gfn = GradFn(_image_loss(f), [inp, a])
     check_grads(gfn, {"inp": rng.standard_normal((ROWS, COLS)), "a": 1.3}, rng, n_dirs=4)
 
 
@@ -456,10 +480,7 @@ def test_diagonal_updates_match_numpy_and_finite_differences(rng):
     f[y, x] = m[y, x]
     f[y, y] = hg.sin(f[y, y]) * 2.0 + m[y, 0] * f[y, y + 1]
     f[y, y + 1] = f[y, y] * f[y, y + 1]
-    rl = hg.RDom([(0, ROWS), (0, COLS)], name="rl")
-    loss = hg.Func("loss")
-    loss[()] = hg.f64(0.0)
-    loss[()] += f[rl[0], rl[1]] ** 2 * (rl[1] + 1.0)
+    loss = _image_loss(f)
     data = rng.standard_normal((ROWS, COLS))
     ref = data.copy()
     for i in range(ROWS):
