@@ -102,7 +102,8 @@ def bad_pure_lhs(name: str, dim: int, arg: str) -> DefinitionError:
 def bad_update_lhs(name: str, dim: int, arg: str) -> DefinitionError:
     return DefinitionError(
         f"Can't update Func '{name}' in dimension {dim} at '{arg}': a pure Var on the "
-        "left side of an update must appear in its own dimension, once. "
+        "left side of an update must appear bare in its own dimension (other dimensions "
+        "may use it in their index, f[x, x]). "
         "Use the Var in the same position as in the pure definition.")
 
 

@@ -130,10 +130,12 @@ def reduces_over_rdom(d, self_reads) -> bool:
 
 
 def _reduction_shape(value: Expr, f: Func, lhs):
-    """(op, self read, other operand) of max/min/product reductions, else an error."""
+    """(op, self read, other operand) of max/min/product reductions whose other operand
+    does not read f, else an error."""
     if isinstance(value, Binary) and value.op in ("min", "max", "*"):
         for own, other in ((value.a, value.b), (value.b, value.a)):
-            if isinstance(own, Call) and own.callee is f and same_args(own.args, lhs):
+            if isinstance(own, Call) and own.callee is f and same_args(own.args, lhs) and not any(
+                    c.callee is f for c in collect((other,), Call)):
                 return value.op, own, other
     raise errors.not_differentiable(
         f"the update of Func '{f.name}'", "it combines f with itself over an RDom in a way "

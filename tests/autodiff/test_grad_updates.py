@@ -454,13 +454,19 @@ def test_update_writing_a_point_twice_raises_instead_of_a_wrong_gradient():
     assert "more than once" in str(info.value) and "extra dimension" in str(info.value)
 
 
-def test_nonlinear_same_point_recurrence_over_an_rdom_raises_with_the_rewrite():
+@pytest.mark.parametrize("shape", ["sin", "max_of_self"])
+def test_nonlinear_same_point_recurrence_over_an_rdom_raises_with_the_rewrite(shape):
+    """f[x] = sin(f[x]) + m[x, r] and f[x] = max(f[x], f[x] m[x, r]) overwrite, at one
+    point, every value the next iteration's partials need."""
     x = hg.Var("x")
     m = hg.ImageParam(F64, 2, "m")
     f = hg.Func("recur")
-    f[x] = hg.f64(0.0)
+    f[x] = hg.f64(0.5)
     r = hg.RDom([(0, COLS)], name="r")
-    f[x] = hg.sin(f[x]) + m[x, r.x]
+    if shape == "sin":
+        f[x] = hg.sin(f[x]) + m[x, r.x]
+    else:
+        f[x] = hg.max(f[x], f[x] * m[x, r.x])
     with pytest.raises(hg.DifferentiationError, match="recur") as info:
         hg.propagate_adjoints(_sum_loss(f, ROWS))
     assert "extra dimension" in str(info.value)
