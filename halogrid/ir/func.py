@@ -191,6 +191,9 @@ class TupleRef:
             f"Index it: {self.func.name}[...][0].")
 
 
+_install_update_ops(TupleRef)  # f[x] += (a, b): one rhs per value
+
+
 # ---- Func ----------------------------------------------------------------------
 
 class Func:

@@ -102,7 +102,7 @@ def test_tuple_accumulation_over_an_rdom_matches_closed_form(rng):
     w = hg.Func("sums")
     w[x] = (a[x], b[x])
     r = hg.RDom([(0, 3)], name="r")
-    w[x] = (w[x][0] + a[x] * r.x, w[x][1] + hg.sin(b[x]) * r.x)
+    w[x] += (a[x] * r.x, hg.sin(b[x]) * r.x)
     loss = _loss("loss", lambda i: w[i][0] * w[i][1])
     gfn = GradFn(loss, [a, b])
     inputs = _inputs(rng)
