@@ -11,6 +11,14 @@ Per stored Func f and dimension d the lets are named (`regions[f]` holds the Var
                    loops run over this
   min/max/extent   the allocation: req united with the footprint of f's own updates
                    (their left sides and self-reads); the pure definition runs over it
+
+Reads through inlined Funcs are followed Func by Func, as Halide's boxes are: within
+one stage, an inlined Func's region (the union of its call sites) becomes lets, and
+its own calls are bounded over those lets. So the lets grow linearly with the number
+of call sites in the pipeline, where the inlined expressions (chained clamped
+stencils: 4 taps per stage, 4^depth distinct index expressions) would grow
+exponentially. Index expressions themselves are bounded with inlined calls
+substituted, so a clamp inside an inlined Func still bounds the index it feeds.
 """
 
 from __future__ import annotations
@@ -18,12 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import errors
-from .expr import Call, Expr, RVar, Var
+from .expr import Call, Const, Expr, RVar, Var
 from .func import update_pure_dims
 from .interval import Interval, bounds_of, union
 from .simplify import simplify
 from .types import INT32
-from .visit import collect
+from .visit import collect, mutate_with, substitute
 
 
 @dataclass
@@ -57,6 +65,34 @@ def stages_of(func, expand=lambda e: e) -> list[Stage]:
                             tuple(expand(v) for v in d.values), rvars,
                             [expand(p) for p in d.predicate()]))
     return stages
+
+
+def is_inlined(callee, stored: set[int]) -> bool:
+    """A Func computed where it is called: defined, and not among the stored Funcs."""
+    return id(callee) not in stored and hasattr(callee, "definitions")
+
+
+def inliner(stored: set[int]):
+    """`expand(e)`: e with every call of an inlined Func (is_inlined) replaced by its
+    pure definition at the call's arguments, recursively. One memo per inliner.
+
+    Arguments are simplified before they are substituted, so that calls reached along
+    different paths (`g[(x - 1) + 1]`, `g[(x + 1) - 1]`) meet as one node and a chain
+    of stencils expands to one node per distinct call, not one per path."""
+    memo: dict = {}
+
+    def expand(e: Expr) -> Expr:
+        return mutate_with(e, {Call: _inline_call}, memo)
+
+    def _inline_call(call: Call):
+        f = call.callee
+        if not is_inlined(f, stored):
+            return None
+        pure = f.definitions[0]
+        args = [simplify(a) for a in call.args]
+        return expand(substitute(pure.values[call.index], dict(zip(pure.args, args))))
+
+    return expand
 
 
 @dataclass
@@ -117,29 +153,25 @@ def merge(acc, new):
 
 
 def infer(funcs: list, stages: dict, outputs: list, inputs: list) -> BoundsResult:
-    """Regions for stored `funcs` (realization order) and reads of `inputs`."""
+    """Regions for stored `funcs` (realization order) and reads of `inputs`; `stages`
+    are their Stages with inlined Funcs substituted (passes/inline.py)."""
     result = BoundsResult()
+    stored = {id(f) for f in funcs}
+    walk = _ReadWalker(stored, result.lets)
     for f in funcs:
         result.regions[id(f)] = region_vars(f)
-    consumers_of = {id(f): [] for f in funcs}
-    for f in funcs:
-        for s in stages[id(f)]:
-            for call in collect(s.exprs(), Call):
-                if call.callee is not f and id(call.callee) in consumers_of:
-                    consumers_of[id(call.callee)].append(s)
-    for f in reversed(funcs):
-        _infer_func(f, stages, outputs, result, consumers_of[id(f)])
+    reads: dict = {}  # (id(func), stage index) -> {id(callee): [Interval]}
+    for f in reversed(funcs):  # consumers first: their reads are known before f's
+        _infer_func(f, stages[id(f)], outputs, result, reads, walk)
     for inp in inputs:
         for f in funcs:
             for s in stages[id(f)]:
-                scope = stage_scope(s, result.regions[id(f)])
-                reads = footprint(inp, s.exprs(), scope, f.name)
-                for d, iv in enumerate(reads or []):
+                for d, iv in enumerate(reads[(id(f), s.index)].get(id(inp), [])):
                     result.input_reads.append((f, inp, d, iv.simplified()))
     return result
 
 
-def _infer_func(f, stages, outputs, result: BoundsResult, consumer_stages) -> None:
+def _infer_func(f, stages: list, outputs, result: BoundsResult, reads: dict, walk) -> None:
     region = result.regions[id(f)]
     n = f.dimensions()
     required = None
@@ -147,17 +179,19 @@ def _infer_func(f, stages, outputs, result: BoundsResult, consumer_stages) -> No
         extents = _vars(f"{f.name}#{f.uid}", "out_extent", n)
         result.out_extents[id(f)] = extents
         required = [Interval(_zero(), e - 1) for e in extents]
-    for s in consumer_stages:
-        scope = stage_scope(s, result.regions[id(s.func)])
-        required = merge(required, footprint(f, s.exprs(), scope, s.func.name))
+    for (consumer, _), by_callee in reads.items():
+        if consumer != id(f):
+            required = merge(required, by_callee.get(id(f)))
     if required is None:
         raise errors.InternalError(f"stored Func {f.name} has no consumer and is no output")
     for d, iv in enumerate(required):
         result.lets.append((region.req_min[d], simplify(iv.min)))
         result.lets.append((region.req_max[d], simplify(iv.max)))
     allocated = [Interval(region.req_min[d], region.req_max[d]) for d in range(n)]
-    for s in stages[id(f)][1:]:
+    raw = stages_of(f)
+    for s in stages[1:]:  # updates loop over req: their footprint sizes the allocation
         scope = stage_scope(s, region)
+        reads[(id(f), s.index)] = walk(raw[s.index], scope)
         lhs = []
         for d, a in enumerate(s.args):
             iv = bounds_of(a, scope)
@@ -165,13 +199,89 @@ def _infer_func(f, stages, outputs, result: BoundsResult, consumer_stages) -> No
                 raise errors.unbounded_index(f.name, f.name, d)
             lhs.append(iv)
         allocated = merge(allocated, lhs)
-        allocated = merge(allocated, footprint(f, s.exprs(), scope, f.name))
+        allocated = merge(allocated, reads[(id(f), s.index)].get(id(f)))
     for d, iv in enumerate(allocated):
         result.lets.append((region.min[d], simplify(iv.min)))
         result.lets.append((region.max[d], simplify(iv.max)))
         result.lets.append((region.extent[d], simplify(region.max[d] - region.min[d] + 1)))
+    reads[(id(f), 0)] = walk(raw[0], stage_scope(stages[0], region))
+
+
+class _ReadWalker:
+    """walk(stage, scope) -> {id(callee): [Interval]}: where one stage of a stored Func
+    reads each stored Func and input, directly or through inlined Funcs.
+
+    Invariant: every inlined Func is bounded once per stage, over the union of all its
+    call sites in that stage (callers before callees), and that union is bound to lets
+    (appended to `lets`, after the stored Func's own region lets), so no interval
+    expression repeats another one inside it.
+    """
+
+    def __init__(self, stored: set[int], lets: list):
+        self.stored, self.lets = stored, lets
+        self.expand = inliner(stored)
+
+    def __call__(self, stage: Stage, scope: dict) -> dict:
+        reads: dict = {}
+        boxes: dict = {}  # id(inlined Func) -> ([Interval], set of value indices called)
+        self._visit(stage.exprs(), scope, stage.func.name, reads, boxes)
+        for h in _inlined_order(stage.exprs(), self.stored):
+            if id(h) not in boxes:  # reached only through tuple values nobody calls
+                continue
+            box, called = boxes[id(h)]
+            pure = h.definitions[0]
+            inner = dict(zip(pure.args, self._bind(h, stage, box)))
+            values = tuple(pure.values[i] for i in sorted(called))
+            self._visit(values, inner, stage.func.name, reads, boxes)
+        return reads
+
+    def _visit(self, exprs, scope: dict, where: str, reads: dict, boxes: dict) -> None:
+        for call in collect(exprs, Call):
+            intervals = [bounds_of(self.expand(a), scope) for a in call.args]
+            key = id(call.callee)
+            if is_inlined(call.callee, self.stored):
+                box, called = boxes.get(key, (None, set()))
+                boxes[key] = (merge(box, intervals), called | {call.index})
+                continue
+            for d, iv in enumerate(intervals):
+                if not iv.bounded:
+                    raise errors.unbounded_index(where, call.callee.name, d)
+            reads[key] = merge(reads.get(key), intervals)
+
+    def _bind(self, h, stage: Stage, box: list) -> list[Interval]:
+        """The box with each compound end replaced by a let Var (named by the stage and
+        the inlined Func's uid: an inlined Func's name appears in no loop nest)."""
+        prefix = f"{stage.func.name}#{stage.func.uid}.{stage.index}.inlined{h.uid}"
+        bound = []
+        for d, iv in enumerate(box):
+            ends = []
+            for what, e in (("min", iv.min), ("max", iv.max)):
+                if e is not None and e.children():
+                    v = Var(f"{prefix}.{what}.{d}", e.type)
+                    self.lets.append((v, simplify(e)))
+                    e = v
+                ends.append(e)
+            bound.append(Interval(*ends))
+        return bound
+
+
+def _inlined_order(exprs, stored: set[int]) -> list:
+    """The inlined Funcs `exprs` reach, each before every inlined Func it calls."""
+    order: list = []
+    seen: set[int] = set()
+
+    def visit(f) -> None:
+        seen.add(id(f))
+        for call in collect(f.definitions[0].values, Call):
+            if is_inlined(call.callee, stored) and id(call.callee) not in seen:
+                visit(call.callee)
+        order.append(f)
+
+    for call in collect(exprs, Call):
+        if is_inlined(call.callee, stored) and id(call.callee) not in seen:
+            visit(call.callee)
+    return order[::-1]
 
 
 def _zero():
-    from .expr import Const
     return Const(INT32, 0)
