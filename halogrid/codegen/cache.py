@@ -5,20 +5,32 @@ and Param type, the outputs, the target and library versions), computed before a
 autodiff or lowering, so a hit skips all compiler work; Numba's own cache=True then
 skips the LLVM compile. A module that fails to load is deleted and rebuilt.
 
-Files: hg_<key>.py (the driver), hg_<key>.json (metadata, and the digest of each
-kernel the driver calls), hg_k_<digest>.py (one kernel, named by the hash of its text:
-pipelines that share a kernel share the file and what Numba compiled for it).
+Files: hg_<key>.py (the driver), hg_<key>.json (metadata, the digest of the driver's
+text and of each kernel the driver calls), hg_k_<digest>.py (one kernel, named by the
+hash of its text: pipelines that share a kernel share the file and what Numba compiled
+for it), and Numba's index/data files (__pycache__/*.nbi, *.nbc) beside them.
+
+Repair invariant: a cache file that is truncated or otherwise damaged costs one
+recompile, never a failure. Every module's text is checked against its digest before
+it runs (modules are compiled from that text: no .pyc is read or written); Numba's
+files of a module are walked as pickles (without loading them) before its first
+import in a process and dropped when any is incomplete. Every file is written to a
+temporary name and renamed into place (os.replace), so processes compiling the same
+pipeline into one directory at once never see a torn file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
-import importlib.util
+import io
 import json
 import os
+import pickletools
 import sys
 import tempfile
+import types
 
 import numba
 
@@ -28,7 +40,7 @@ from ..ir.graph import Graph
 
 _MEMORY: dict[str, tuple] = {}   # key -> (driver module, meta)
 _KERNELS: dict[str, object] = {}  # kernel file path -> its compiled function
-FORMAT_VERSION = "7"
+FORMAT_VERSION = "8"
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,9 +58,10 @@ def library_fingerprint() -> str:
 class _Serializer:
     """Canonical text of a graph: objects become ordinals in first-seen order."""
 
-    def __init__(self):
+    def __init__(self, params=()):
         self.ordinals: dict[int, int] = {}
         self.keep: list = []
+        self.param_ids = {id(p) for p in params}  # listed with name and type on their own
 
     def obj(self, o) -> str:
         if id(o) not in self.ordinals:
@@ -57,6 +70,8 @@ class _Serializer:
         return f"@{self.ordinals[id(o)]}"
 
     def expr(self, e) -> str:
+        if id(e) in self.param_ids:  # a Param node holds a per-object uid
+            return f"(Param {self.obj(e)})"
         parts = [type(e).__name__]
         for value in e.fields():
             parts.append(self.value(value))
@@ -81,7 +96,7 @@ class _Serializer:
 def pipeline_key(graph: Graph, target: str, extra: str = "") -> str:
     """sha256 of the canonical description of everything that shapes the generated code."""
     from .. import __version__
-    ser = _Serializer()
+    ser = _Serializer(graph.params)
     parts = [FORMAT_VERSION, __version__, library_fingerprint(), numba.__version__, target, extra]
     for inp in graph.inputs:
         parts.append(f"input {ser.obj(inp)} {json.dumps(str(inp.name))} {inp.type()!r} "
@@ -109,8 +124,22 @@ def _kernel_path(digest: str) -> str:
     return os.path.join(config.cache_dir(), f"hg_k_{digest}.py")
 
 
+class CorruptFile(Exception):
+    """A cache file whose content does not match what was written (truncated, torn,
+    overwritten): the entry it belongs to is rebuilt, and `path` removed."""
+
+    def __init__(self, path: str):
+        super().__init__(f"{os.path.basename(path)} does not match its digest")
+        self.paths = (path,)
+
+
+def digest_of(text: bytes) -> str:
+    return hashlib.sha256(text).hexdigest()[:32]
+
+
 def lookup(key: str):
-    """(module, meta) from memory or disk, or None on a miss."""
+    """(module, meta) from memory or disk, or None on a miss (a damaged entry is a miss:
+    its files are removed, so the caller rebuilds it)."""
     if key in _MEMORY:
         return _MEMORY[key]
     py_path, meta_path = _paths(key)
@@ -118,14 +147,13 @@ def lookup(key: str):
         config.trace(1, f"cache miss {key}")
         return None
     try:
-        with open(meta_path) as fh:
-            meta = json.load(fh)
-        module = _import_driver(key, py_path, meta["kernels"])
+        with open(meta_path, "rb") as fh:
+            meta = json.loads(fh.read())
+        module = _import_driver(key, py_path, meta["driver"], meta["kernels"])
     except Exception as err:  # a corrupt entry is rebuilt, never fatal
-        config.trace(1, f"cache entry {key} unreadable ({err}); rebuilding")
-        for path in (py_path, meta_path):
-            if os.path.exists(path):
-                os.remove(path)
+        config.trace(1, f"cache entry {key} unreadable ({type(err).__name__}: {err}); "
+                        "rebuilding")
+        _remove(py_path, meta_path, *getattr(err, "paths", ()))
         return None
     config.trace(1, f"cache hit {key}")
     _MEMORY[key] = (module, meta)
@@ -135,54 +163,58 @@ def lookup(key: str):
 def store(key: str, driver: str, kernels: dict[str, str], meta: dict):
     """Write the driver, its kernels (one file each, named by the hash of their text,
     so pipelines that share a kernel share its file and Numba's compiled code) and the
-    metadata atomically, import them, and remember the module."""
+    metadata atomically, import them, and remember the module. The metadata is written
+    last: a reader that finds it finds complete modules."""
     py_path, meta_path = _paths(key)
     os.makedirs(os.path.dirname(py_path), exist_ok=True)
     digests = {}
     for name, source in kernels.items():
-        digest = hashlib.sha256(source.encode()).hexdigest()[:32]
-        _write_if_changed(_kernel_path(digest), source)
-        digests[name] = digest
-    meta = {**meta, "kernels": digests}
-    _atomic_write(meta_path, json.dumps(meta))
+        digests[name] = digest_of(source.encode())
+        _write_if_changed(_kernel_path(digests[name]), source)
+    meta = {**meta, "driver": digest_of(driver.encode()), "kernels": digests}
     _atomic_write(py_path, driver)
-    module = _import_driver(key, py_path, digests)
+    _atomic_write(meta_path, json.dumps(meta))
+    module = _import_driver(key, py_path, meta["driver"], digests)
     _MEMORY[key] = (module, meta)
     return _MEMORY[key]
 
 
 def _write_if_changed(path: str, text: str) -> None:
     """Leave an identical file alone: rewriting it would change its mtime, which makes
-    Numba drop the compiled code it caches for that file."""
+    Numba drop the compiled code it caches for that file. A missing file is created
+    without replacing one another process creates meanwhile (same content: its name
+    is the hash of its text)."""
     try:
-        with open(path) as fh:
-            if fh.read() == text:
-                return
-    except (OSError, UnicodeDecodeError):
-        pass
-    _atomic_write(path, text)
+        with open(path, "rb") as fh:
+            damaged = fh.read() != text.encode()
+    except FileNotFoundError:
+        _atomic_write(path, text, replace=False)
+        return
+    if damaged:
+        _atomic_write(path, text)
 
 
-def _import_driver(key: str, path: str, digests: dict):
+def _import_driver(key: str, path: str, driver_digest: str, digests: dict):
     """Import the driver, binding each kernel global to its kernel module's function."""
     # by path, not digest: a kernel's compiled code lives beside its file, in this
     # HALOGRID_CACHE_DIR
     new = sorted({d for d in digests.values() if _kernel_path(d) not in _KERNELS})
     _drop_unreadable_numba_caches([f"hg_{key}"] + [f"hg_k_{d}" for d in new])
-    module = _import(f"hg_{key}", path)
+    module = _import(f"hg_{key}", path, driver_digest)
     for digest in new:
         kernel_file = _kernel_path(digest)
-        _KERNELS[kernel_file] = _import(f"hg_k_{digest}", kernel_file).kernel
+        _KERNELS[kernel_file] = _import(f"hg_k_{digest}", kernel_file, digest).kernel
     for name, digest in digests.items():
         setattr(module, name, _KERNELS[_kernel_path(digest)])
     return module
 
 
 def _drop_unreadable_numba_caches(stems: list) -> None:
-    """Delete Numba's cache files of a module in `stems` if any of its indexes fails to
-    unpickle, so Numba recompiles instead of crashing on load. Lists the folder once
-    (it holds the files of every pipeline ever cached)."""
-    import pickle
+    """Delete Numba's cache files of a module in `stems` if any of them is not a
+    complete pickle (an index holds two: Numba's version, then the entries), so Numba
+    recompiles instead of failing on load. The files are walked opcode by opcode, not
+    unpickled (a data file imports the module it was compiled from). Lists the folder
+    once (it holds the files of every pipeline ever cached)."""
     folder = os.path.join(config.cache_dir(), "__pycache__")
     try:
         names = os.listdir(folder)
@@ -190,29 +222,70 @@ def _drop_unreadable_numba_caches(stems: list) -> None:
         return
     for stem in stems:
         files = [os.path.join(folder, n) for n in names if n.startswith(stem + ".")]
-        for index in (f for f in files if f.endswith(".nbi")):
-            try:
-                with open(index, "rb") as fh:
-                    pickle.load(fh)
-            except Exception:  # any unreadable index: drop the whole entry
-                config.trace(1, f"cache entry {stem}: corrupt Numba cache; rebuilding")
-                for path in files:
-                    os.remove(path)
-                break
+        checked = [(p, 2 if p.endswith(".nbi") else 1) for p in files
+                   if p.endswith((".nbi", ".nbc"))]
+        if not all(_pickles_complete(p, n) for p, n in checked):
+            config.trace(1, f"cache entry {stem}: corrupt Numba cache; rebuilding")
+            _remove(*files)
 
 
-def _atomic_write(path: str, text: str) -> None:
+def _pickles_complete(path: str, count: int) -> bool:
+    """Whether the file holds exactly `count` complete pickles (a vanished file is
+    fine: Numba compiles when its file is missing)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return True
+    stream = io.BytesIO(data)
+    try:
+        for _ in range(count):
+            for _ in pickletools.genops(stream):
+                pass
+    except Exception:  # any malformed stream: pickletools raises ValueError and others
+        return False
+    return stream.tell() == len(data)
+
+
+def _remove(*paths: str) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _atomic_write(path: str, text: str, replace: bool = True) -> None:
+    """Write `text` to a temporary file in the same folder and rename it into place;
+    with replace=False an existing file (another process's) wins."""
     folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        if replace:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links on this file system: the same text, renamed
+            os.replace(tmp, path)
+    finally:
+        _remove(tmp)
 
 
-def _import(stem: str, path: str):
+def _import(stem: str, path: str, digest: str):
+    """Run a cached module from its text, after checking the text against `digest`.
+    Compiled here rather than imported: the import system would read and write a .pyc
+    beside it, one more file that could be damaged. Registered in sys.modules under
+    its name: Numba's cached code finds its globals through it."""
+    with open(path, "rb") as fh:
+        text = fh.read()
+    if digest_of(text) != digest:
+        raise CorruptFile(path)
     name = f"halogrid_cache.{stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
+    module = types.ModuleType(name)
+    module.__file__ = path
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    exec(compile(text, path, "exec"), module.__dict__)
     return module

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import types
 
 import numba
 from numba.core.compiler_lock import global_compiler_lock
@@ -55,16 +56,16 @@ class _Recorder:
 
 def signatures(module, args: tuple, check) -> list[tuple]:
     """[(kernel, argument types)] of one run of module.run(*args), not yet compiled.
-    A kernel bound to several globals (two identical loop nests) is listed once."""
+    A kernel bound to several globals (two identical loop nests) is listed once.
+    The dry run is a copy of `run` over globals of its own: the module's stay as they
+    are, so other threads calling the pipeline meanwhile run the real kernels."""
     kernels = {n: k for n, k in vars(module).items() if n.startswith("kernel_")}
     # under profile() a kernel is a profiler.Timed around the dispatcher
     dispatchers = {n: getattr(k, "kernel", k) for n, k in kernels.items()}
     recorders = {id(d): _Recorder(d) for d in dispatchers.values()}
-    vars(module).update({n: recorders[id(d)] for n, d in dispatchers.items()})
-    try:
-        module.run(*args, launch.serial, check)
-    finally:
-        vars(module).update(kernels)
+    dry_globals = dict(vars(module))
+    dry_globals.update({n: recorders[id(d)] for n, d in dispatchers.items()})
+    types.FunctionType(module.run.__code__, dry_globals)(*args, launch.serial, check)
     return [(r.kernel, sig) for r in recorders.values() for sig in r.signatures
             if sig not in r.kernel.overloads]
 

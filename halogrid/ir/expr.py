@@ -9,12 +9,17 @@ so never use `==` to compare nodes: use `is`.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from .. import errors
 from .types import BOOL, INT32, Type
 
-_INTERNED: dict[tuple, "Expr"] = {}
+# key -> the one live node with that key. Weak values: a node nobody holds any more
+# (the Funcs of a pipeline built in a loop and dropped) leaves the table, so a long
+# run's table holds only live nodes. A key names children by id(), which stays unique
+# while the node lives: a node holds its children.
+_INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
 
 
 def _key_of(field: Any) -> Any:

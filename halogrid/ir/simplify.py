@@ -170,10 +170,16 @@ _RULES = {Binary: _simplify_binary, Cast: _simplify_cast, Select: _simplify_sele
 
 
 _SIMPLIFIED: dict = {}  # node -> its simplified form; nodes are interned and immutable
+# Entries hold their nodes alive, so the memo is emptied when it grows past this: a
+# bounded memory for a process that builds pipelines for ever, never a cleared memo
+# within one pipeline's lowering (W7's forward and gradient fill ~3,500 entries).
+MEMO_LIMIT = 1 << 15
 
 
 def simplify(e: Expr) -> Expr:
     """Fold constants and apply the rules above until nothing changes (bottom-up).
-    Memoised for the life of the process: a pure function of an interned node, asked
-    for the same subtrees by pass after pass."""
+    Memoised (see MEMO_LIMIT): a pure function of an interned node, asked for the same
+    subtrees by pass after pass."""
+    if len(_SIMPLIFIED) > MEMO_LIMIT:
+        _SIMPLIFIED.clear()
     return mutate_with(e, _RULES, _SIMPLIFIED)
