@@ -427,6 +427,46 @@ def _image_loss(f):
     return loss
 
 
+def test_two_dimensional_scan_reading_earlier_and_later_iterations_agrees_with_fd(rng):
+    """Over a 2-D RDom (rows outer): f[i-1, j+1] was written by an earlier row, f[i, j-1]
+    by an earlier iteration of this row, f[i, j+1] not yet (its old value)."""
+    y, x = hg.Var("y"), hg.Var("x")
+    m = hg.ImageParam(F64, 2, "m")
+    f = hg.Func("grid_scan")
+    f[y, x] = m[y, x]
+    r = hg.RDom([(1, ROWS - 1), (1, COLS - 2)], name="r")
+    i, j = r[0], r[1]
+    f[i, j] = hg.sin(f[i - 1, j + 1]) * f[i, j] + f[i, j - 1] * 0.5 + f[i, j + 1] ** 2 * 0.1
+    data = rng.standard_normal((ROWS, COLS)) * 0.7
+    ref = data.copy()
+    for a in range(1, ROWS):
+        for b in range(1, COLS - 1):
+            ref[a, b] = (np.sin(ref[a - 1, b + 1]) * ref[a, b] + ref[a, b - 1] * 0.5
+                         + ref[a, b + 1] ** 2 * 0.1)
+    np.testing.assert_allclose(f.realize([ROWS, COLS], m=data), ref, rtol=1e-12)
+    check_grads(GradFn(_image_loss(f), [m]), {"m": data}, rng, n_dirs=4)
+
+
+def test_scan_over_an_rdom_with_a_predicate_agrees_with_finite_differences(rng):
+    """Only even r are written: f[r - 2] was written by an earlier iteration (except at
+    the start), f[r - 1] never is."""
+    n = 8
+    x = hg.Var("x")
+    v = hg.ImageParam(F64, 1, "v")
+    f = hg.Func("even_scan")
+    f[x] = v[x]
+    r = hg.RDom([(2, n - 2)], name="r")
+    r.where(r.x % 2 == 0)
+    f[r.x] = hg.tanh(f[r.x - 2]) * f[r.x - 1] + f[r.x]
+    data = rng.standard_normal(n)
+    ref = data.copy()
+    for k in range(2, n, 2):
+        ref[k] = np.tanh(ref[k - 2]) * ref[k - 1] + ref[k]
+    np.testing.assert_allclose(f.realize([n], v=data), ref, rtol=1e-12)
+    check_grads(GradFn(_sum_loss(f, n, weighted=True, power=2), [v]), {"v": data}, rng,
+                n_dirs=4)
+
+
 def test_nonlinear_row_scan_with_a_param_agrees_with_finite_differences(rng):
     """A scan along an RVar for every row (pure Var y): f[y, r] = tanh(a f[y, r-1]) + in."""
     y, x = hg.Var("y"), hg.Var("x")
