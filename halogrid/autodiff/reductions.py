@@ -56,10 +56,10 @@ class ReductionStages:
         d = f.definitions[k]
         t = f.type()
         one, zero = ops.cast(t, 1), ops.cast(t, 0)
-        if not all(isinstance(a, Var) for a in d.args):
+        if not _distinct_vars(d.args):
             raise errors.not_differentiable(
-                f"the product update of Func '{f.name}'", "its left side is not made of Vars",
-                "Write the product over Vars, e.g. hg.product(...)")
+                f"the product update of Func '{f.name}'", "its left side is not made of "
+                "distinct Vars", "Write the product over Vars, e.g. hg.product(...)")
         nonzero = adjoint_func(f"{f.name}_nonzero{k}")
         nonzero[d.args] = one
         nonzero[d.args] = nonzero[d.args] * ops.select(other == zero, one, other)
@@ -85,7 +85,7 @@ class ReductionStages:
         lhs_rvars = set(collect(d.args, RVar))
         rvars = [RVar(r, i) for r in d.rdoms for i in range(r.dimensions())]
         reduced = [rv for rv in rvars if rv not in lhs_rvars]
-        if not all(isinstance(a, Var) for a in d.args):
+        if not _distinct_vars(d.args):
             return ops.select((other == final) & (before != final), one, zero)
         linear = ops.cast(INT32, 0)
         for rv in reduced:  # LAST dimension innermost: row-major position in the RDom
@@ -115,6 +115,11 @@ class ReductionStages:
                 return None
             return Call(self._prefix(f, stage), call.args, call.index)
         return mutate_with(e, {Call: rewrite})
+
+
+def _distinct_vars(args) -> bool:
+    """A left side that can be a pure definition's (f[x, x] cannot)."""
+    return all(isinstance(a, Var) for a in args) and len(set(args)) == len(args)
 
 
 def same_args(a: tuple, b: tuple) -> bool:

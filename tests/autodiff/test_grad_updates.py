@@ -541,3 +541,22 @@ def test_diagonal_updates_match_numpy_and_finite_differences(rng):
     # the pure stage's diagonal was overwritten; only update 0's read of it remains
     np.testing.assert_allclose(d_pure[diag], d_u0[diag] * 2.0 * np.cos(data[diag]), rtol=1e-12)
     check_grads(gfn, {"m": data}, rng, n_dirs=4)
+
+
+def test_diagonal_max_reduction_and_accumulation_agree_with_finite_differences(rng):
+    """f[y, y] = max(f[y, y], m[y, r]^2) (first-hit subgradient, no helper Func over the
+    repeated Var) and f[y, y + 1] += m[y, r] m[(y + 1) % 4, r]."""
+    y, x = hg.Var("y"), hg.Var("x")
+    m = hg.ImageParam(F64, 2, "m")
+    f = hg.Func("diag_max")
+    f[y, x] = m[y, x] * 0.5
+    r = hg.RDom([(0, COLS)], name="r")
+    f[y, y] = hg.max(f[y, y], m[y, r.x] * m[y, r.x])
+    f[y, y + 1] += m[y, r.x] * m[(y + 1) % ROWS, r.x]
+    data = rng.standard_normal((ROWS, COLS))
+    ref = data * 0.5
+    for i in range(ROWS):
+        ref[i, i] = max(ref[i, i], np.max(data[i] ** 2))
+        ref[i, i + 1] += np.dot(data[i], data[(i + 1) % ROWS])
+    np.testing.assert_allclose(f.realize([ROWS, COLS], m=data), ref, rtol=1e-12)
+    check_grads(GradFn(_image_loss(f), [m]), {"m": data}, rng, n_dirs=4)
