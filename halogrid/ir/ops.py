@@ -135,12 +135,26 @@ def select(*args) -> Expr:
     if len(args) < 3 or len(args) % 2 == 0:
         raise errors.type_mismatch("build select", f"it takes an odd number >= 3 of arguments, "
                                    f"got {len(args)}", "Use select(cond, a, b)")
+    if any(isinstance(v, tuple) for v in args[1::2] + args[-1:]):
+        return _tuple_select(args)
     result = args[-1]
     for i in range(len(args) - 3, -1, -2):
         cond = _as_bool(to_expr(args[i]), "select")
         t, f = promote(args[i + 1], result)
         result = Select(cond, t, f)
     return to_expr(result)
+
+
+def _tuple_select(args) -> tuple:
+    """Halide's Tuple select: select(c, (a0, a1), (b0, b1)) is one select per value."""
+    values = args[1::2] + args[-1:]
+    sizes = {len(v) if isinstance(v, tuple) else None for v in values}
+    if len(sizes) != 1 or None in sizes:
+        raise errors.type_mismatch("build select", "its values mix tuples of different sizes "
+                                   "or tuples and single values", "Give every value the same "
+                                   "number of elements")
+    n = sizes.pop()
+    return tuple(select(*[a[i] if isinstance(a, tuple) else a for a in args]) for i in range(n))
 
 
 def min(a, b, *rest) -> Expr:  # noqa: A001 - Halide's name

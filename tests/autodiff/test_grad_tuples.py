@@ -50,20 +50,33 @@ def test_pure_tuple_func_has_one_adjoint_per_value(rng):
     check_grads(gfn, inputs, rng, n_dirs=3)
 
 
-def test_tuple_of_selects_sends_each_value_its_own_adjoint(rng):
-    """t = (max(a, b), 2 min(a, b)) written with selects; loss = sum (x+1) t0 + t1^2."""
+@pytest.mark.parametrize("form", ["element_selects", "tuple_select"])
+def test_tuple_selects_send_each_value_its_own_adjoint(rng, form):
+    """t = (max(a, b), 2 min(a, b)), written with a select per value or as one tuple
+    select; then a tuple update swaps the values with a tuple select where t0 > 1.
+    loss = sum (x+1) t0 + t1^2."""
     x = hg.Var("x")
     a, b = hg.ImageParam(F64, 1, "a"), hg.ImageParam(F64, 1, "b")
     t = hg.Func("sorted_pair")
-    t[x] = (hg.select(a[x] > b[x], a[x], b[x]), hg.select(a[x] > b[x], b[x], a[x]) * 2.0)
+    if form == "tuple_select":
+        t[x] = hg.select(a[x] > b[x], (a[x], b[x] * 2.0), (b[x], a[x] * 2.0))
+    else:
+        t[x] = (hg.select(a[x] > b[x], a[x], b[x]), hg.select(a[x] > b[x], b[x], a[x]) * 2.0)
+    t[x] = hg.select(t[x][0] > 0.5, (t[x][1], t[x][0]), (t[x][0], t[x][1]))
     loss = _loss("loss", lambda i: t[i][0] * (i + 1.0) + t[i][1] ** 2)
     gfn = GradFn(loss, [a, b])
-    inputs = _inputs(rng)
-    A, B = inputs["a"], inputs["b"]
-    _, (ga, gb), _ = gfn(inputs)
-    w, t1 = np.arange(1.0, N + 1), 2 * np.minimum(A, B)
-    np.testing.assert_allclose(ga, np.where(A > B, w, 4 * t1), rtol=1e-12)
-    np.testing.assert_allclose(gb, np.where(A > B, 4 * t1, w), rtol=1e-12)
+    A, B = np.array([0.3, -1.2, 2.0, 0.7, -0.4]), np.array([1.5, -0.1, -0.6, 0.2, -2.0])
+    inputs = {"a": A, "b": B}
+    value, (ga, gb), _ = gfn(inputs)
+    w, hi, lo = np.arange(1.0, N + 1), np.maximum(A, B), 2 * np.minimum(A, B)
+    swap = hi > 0.5  # [T, F, T, T, F]
+    t0, t1 = np.where(swap, lo, hi), np.where(swap, hi, lo)
+    np.testing.assert_allclose(value, np.sum(w * t0 + t1**2), rtol=1e-12)
+    d_hi = np.where(swap, 2 * hi, w)  # d loss / d max(a, b)
+    d_lo = np.where(swap, w, 2 * lo) * 2.0  # d loss / d min(a, b)
+    np.testing.assert_allclose(ga, np.where(A > B, d_hi, d_lo), rtol=1e-12)
+    np.testing.assert_allclose(gb, np.where(A > B, d_lo, d_hi), rtol=1e-12)
+    check_grads(gfn, inputs, rng, n_dirs=3)
 
 
 def test_tuple_updates_and_a_coupled_tuple_scan_agree_with_finite_differences(rng):
@@ -141,3 +154,11 @@ def test_tuple_reduction_and_tuple_loss_raise_differentiation_errors():
         hg.propagate_adjoints(loss)
     with pytest.raises(hg.DifferentiationError, match="best"):
         hg.propagate_adjoints(best)
+
+
+def test_tuple_select_of_mismatched_values_is_refused():
+    x = hg.Var("x")
+    with pytest.raises(hg.TypeMismatchError, match="same number of elements"):
+        hg.select(x < 2, (x, x * 2), (x,))
+    with pytest.raises(hg.TypeMismatchError, match="tuples and single values"):
+        hg.select(x < 2, (x, x * 2), x)
