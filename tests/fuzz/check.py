@@ -84,14 +84,16 @@ def run_case(case, schedule: str, n_dirs: int = 2) -> None:
 
 def check_seed(seed: int, schedules=("default", "auto", "root"), excluded=None) -> None:
     """Every schedule of the case of `seed`; a failure names the seed and the pipeline."""
-    case = generate(seed) if excluded is None else generate(seed, excluded)
+    import numba
+    case = generate(seed, excluded)
+    prefix = "NUMBA_DISABLE_JIT=1 " if numba.config.DISABLE_JIT else ""
     for schedule in schedules:
         try:
             run_case(case, schedule)
         except Exception as e:  # noqa: BLE001 - every failure gets the case's text
             detail = "".join(traceback.format_exception_only(type(e), e))
             raise AssertionError(
-                f"fuzz case failed: seed {seed}, schedule '{schedule}' (rerun: "
+                f"fuzz case failed: seed {seed}, schedule '{schedule}' (rerun: {prefix}"
                 f"python -m tests.fuzz.check {seed})\n{case.text()}\n{detail}") from e
 
 

@@ -83,7 +83,7 @@ def stage_text(s, shape) -> str:
     u, v = (list(s.srcs) + [None])[:2]
     if s.kind == "bc":
         extra = f", {a['value']}" if a["value"] is not None else ""
-        rhs = f"{a['mode']}({u}{extra})[y, x]"
+        return f"{s.name} = {a['mode']}({u}{extra})"
     elif s.kind == "stencil":
         rhs = _taps(s, shape)
     elif s.kind == "pointwise":

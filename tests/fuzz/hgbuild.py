@@ -72,16 +72,19 @@ class _Builder:
         return self.funcs.get(name) or self.inputs[name]
 
     def stage(self, s) -> hg.Func:
+        """The Func of stage s: defined by the kind's method, or the Func it returns
+        (a boundary condition is read directly, not through a copy)."""
         f = hg.Func(s.name)
-        getattr(self, "_" + s.kind)(f, s, [self.src(n) for n in s.srcs])
+        f = getattr(self, "_" + s.kind)(f, s, [self.src(n) for n in s.srcs]) or f
         self.funcs[s.name] = f
         return f
 
     # -- one method per stage kind: define f from its sources
     def _bc(self, f, s, srcs):
         mode = getattr(BC, s.args["mode"])
-        g = mode(srcs[0], hg.f64(s.args["value"])) if s.args["value"] is not None else mode(srcs[0])
-        f[y, x] = g[y, x]
+        if s.args["value"] is not None:
+            return mode(srcs[0], hg.f64(s.args["value"]))
+        return mode(srcs[0])
 
     def _stencil(self, f, s, srcs):
         total = hg.f64(0)
