@@ -29,7 +29,7 @@ import numba
 from numba.core.compiler_lock import global_compiler_lock
 
 from .. import config
-from . import launch
+from . import externs, launch
 
 
 def available() -> bool:
@@ -65,6 +65,8 @@ def signatures(module, args: tuple, check) -> list[tuple]:
     recorders = {id(d): _Recorder(d) for d in dispatchers.values()}
     dry_globals = dict(vars(module))
     dry_globals.update({n: recorders[id(d)] for n, d in dispatchers.items()})
+    stages = externs.runners(module)  # no user code runs in a dry run
+    dry_globals.update({n: r.dry for n, r in stages.items()})
     types.FunctionType(module.run.__code__, dry_globals)(*args, launch.serial, check)
     return [(r.kernel, sig) for r in recorders.values() for sig in r.signatures
             if sig not in r.kernel.overloads]

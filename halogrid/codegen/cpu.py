@@ -14,6 +14,8 @@ The module defines:
              allocated, with ((lo, hi) per checked input read, in
              Lowered.bounds.input_reads order);
     windows: per output, per dimension (allocation min, allocation extent).
+  extern_<k>       not defined here: the runner of the pipeline's k-th extern stage,
+                   a global that codegen/externs.py binds when the pipeline compiles.
 The driver computes every bounds let and allocates every root buffer in Python
 (microseconds per call), so kernels contain only loops: that is what Numba spends
 its compile time on.
@@ -22,13 +24,14 @@ its compile time on.
 from __future__ import annotations
 
 from ..ir.simplify import simplify
+from .externs import runner_name
 from .loop_plan import THREADS
 from .lower import Lowered
 from .names import storage_name
 from .outline import Branch, Fill, Kernel, outline
 from .passes.storage import input_storage_name
 from .pyemit import ExprEmitter, Namer, emit_stmt
-from .stmt import Allocate, FoldPartials, Let, block
+from .stmt import Allocate, ExternCall, FoldPartials, Let, block
 
 # identifiers of the driver's interface; Namer's names all start with a kind and "_"
 CHUNK_LO, CHUNK_HI = "chunk_lo", "chunk_hi"
@@ -88,6 +91,8 @@ def _emit_items(items: list, names: dict, ex: ExprEmitter, indent: int,
             lines.append(f"{pad}{ex.namer.storage(item.storage)}.fill({ex(item.value)})")
         elif isinstance(item, FoldPartials):
             lines.append(pad + _fold_source(item, ex))
+        elif isinstance(item, ExternCall):
+            lines.append(pad + _extern_source(item, ex))
         elif isinstance(item, Branch):
             lines.append(f"{pad}if {ex(item.cond)}:")
             _emit_items(item.then_items, names, ex, indent + 1, lines)
@@ -116,6 +121,17 @@ def _fold_source(fold: FoldPartials, ex: ExprEmitter) -> str:
     dest = f"{ex.namer.storage(fold.storage)}[{', '.join(window(fold.index)) or '()'}]"
     partials = f"{ex.namer.storage(fold.partial)}[{', '.join([':'] + window(fold.start))}]"
     return f"{dest} = {ufunc}({dest}, {ufunc}.reduce({partials}, axis=0))"
+
+
+def _extern_source(call: ExternCall, ex: ExprEmitter) -> str:
+    """storage = extern_k(min, extent, call min, call extent, *(buffer, origin, box
+    min, box extent)): the runner codegen/externs.py binds as the global extern_k."""
+    def ints(exprs) -> str:
+        return _tuple([ex(e) for e in exprs])
+    args = [ints(call.min), ints(call.extent), ints(call.call_min), ints(call.call_extent)]
+    args += [_tuple([ex.namer.storage(name)] + [ints(part) for part in parts])
+             for name, *parts in call.inputs]
+    return f"{ex.namer.storage(call.storage)} = {runner_name(call.stage)}({', '.join(args)})"
 
 
 def _kernels(items: list) -> list[Kernel]:

@@ -5,6 +5,7 @@ Guarantees: `outline(body)` returns the driver's items in program order:
   Let / Allocate   run by the driver in Python (a Let here reads no buffer);
   Fill             a constant stored over a whole allocation, numpy's fill();
   FoldPartials     an rfactor merge, one NumPy reduction over the partials' first axis;
+  ExternCall       an extern stage: the user's function, run by codegen/externs.py;
   Branch           a top-level IfThenElse around parallel loops whose condition reads
                    no buffer (others are serial code like any loop);
   Kernel           one compiled function; every Load, Store and loop runs in one.
@@ -32,8 +33,8 @@ from ..ir.expr import Const, Extent, Var
 from ..ir.simplify import simplify
 from ..ir.visit import collect
 from .passes.storage import input_storage_name
-from .stmt import (Allocate, AtomicAdd, Block, FoldPartials, For, IfThenElse, Let, Load,
-                   Stmt, Store, block, children_of, expand_folds, exprs_of, walk)
+from .stmt import (Allocate, AtomicAdd, Block, ExternCall, FoldPartials, For, IfThenElse,
+                   Let, Load, Stmt, Store, block, children_of, expand_folds, exprs_of, walk)
 
 
 @dataclass
@@ -81,7 +82,7 @@ def outline(body: Stmt, kernel_vars: set | None = None) -> list:
             allocations[s.storage] = s
         if (fill := _as_fill(s, allocations)) is not None:
             items.append(fill)  # before the pending run: nothing in it touches a new buffer
-        elif isinstance(s, FoldPartials) and _driver_can_run(s, kernel_vars):
+        elif isinstance(s, (FoldPartials, ExternCall)) and _driver_can_run(s, kernel_vars):
             flush()
             items.append(s)
         elif isinstance(s, Allocate) or (isinstance(s, Let) and _driver_can_run(s, kernel_vars)):

@@ -111,6 +111,39 @@ class FoldPartials(Stmt):
 
 
 @dataclass(frozen=True)
+class ExternCall(Stmt):
+    """storage = extern stage number `stage` (ir/extern.py) over the allocation
+    [min, min + extent), called over the box [call_min, call_min + call_extent)
+    (the allocation itself for a forward stage). `inputs` holds, per input of the
+    stage, (storage, the coordinates of its buffer's first element, box min, box
+    extent), each a tuple of Exprs per dimension. The driver runs it in Python
+    (codegen/externs.py); like Allocate, it defines `storage`."""
+
+    storage: str
+    stage: int
+    type: Type
+    min: tuple
+    extent: tuple
+    call_min: tuple
+    call_extent: tuple
+    inputs: tuple
+
+    def exprs(self) -> tuple:
+        out = self.min + self.extent + self.call_min + self.call_extent
+        for _, *parts in self.inputs:
+            out += tuple(e for part in parts for e in part)
+        return out
+
+    def mapped(self, fn) -> "ExternCall":
+        def each(t: tuple) -> tuple:
+            return tuple(fn(e) for e in t)
+        inputs = tuple((name,) + tuple(each(p) for p in parts) for name, *parts in self.inputs)
+        return replace(self, min=each(self.min), extent=each(self.extent),
+                       call_min=each(self.call_min), call_extent=each(self.call_extent),
+                       inputs=inputs)
+
+
+@dataclass(frozen=True)
 class Block(Stmt):
     stmts: tuple = field(default_factory=tuple)
 
@@ -143,6 +176,8 @@ def exprs_of(s: Stmt) -> tuple[Expr, ...]:
             return tuple(s.extents)
         case FoldPartials():
             return tuple(s.index) + tuple(s.start) + tuple(s.extents) + (s.chunks,)
+        case ExternCall():
+            return s.exprs()
     return ()
 
 
@@ -186,6 +221,8 @@ def map_exprs(s: Stmt, fn) -> Stmt:
         case FoldPartials():
             return replace(s, index=tuple(map(fn, s.index)), start=tuple(map(fn, s.start)),
                            extents=tuple(map(fn, s.extents)), chunks=fn(s.chunks))
+        case ExternCall():
+            return s.mapped(fn)
         case Block():
             return Block(tuple(map_exprs(c, fn) for c in s.stmts))
     return s
@@ -239,6 +276,11 @@ def check(s: Stmt, bound: set[str], storages: dict[str, int]) -> None:
             raise errors.InternalError(f"bad store to {node.storage}")
         if isinstance(node, FoldPartials) and storages.get(node.partial) != len(node.start) + 1:
             raise errors.InternalError(f"bad partials {node.partial}")
+        if isinstance(node, ExternCall):
+            for name, mins, _, _ in node.inputs:
+                if storages.get(name) != len(mins):
+                    raise errors.InternalError(f"bad extern input {name} in\n{node}")
+            storages[node.storage] = len(node.min)
         if isinstance(node, Allocate):
             storages[node.storage] = len(node.extents)
         if isinstance(node, Let):
@@ -277,6 +319,12 @@ def stmt_text(s: Stmt, indent: int = 0) -> str:
             start = ", ".join(str(i) for i in s.start)
             return (f"{pad}fold {s.storage}[{window}] {s.op}= "
                     f"{s.partial}[0..{s.chunks}, {start} + ...]")
+        case ExternCall():
+            def box(mins, extents) -> str:
+                return ", ".join(f"{m} + [0, {e})" for m, e in zip(mins, extents))
+            reads = "; ".join(f"{name}[{box(b, e)}]" for name, _, b, e in s.inputs)
+            return (f"{pad}extern {s.storage}[{box(s.min, s.extent)}] = stage {s.stage} "
+                    f"over [{box(s.call_min, s.call_extent)}] of {reads}")
         case Block():
             return "\n".join(stmt_text(c, indent) for c in s.stmts)
     return pad + repr(s)
