@@ -5,7 +5,7 @@ The driver runs the k-th extern stage of its pipeline as
 where `extern_k` is a global of the driver module that `bind` sets when a pipeline
 is compiled (the user's callable never appears in generated source), and each input
 is (buffer, coordinates of its first element, box min, box extent), tuples of ints.
-A Runner cuts each input's box out of its buffer (a view, no copy), calls the user's
+A Runner cuts each input's box out of its buffer (a read-only view), calls the user's
 function and checks what it returns (DefinitionError naming the stage): a forward
 stage's result must be exactly its call box, of the stage's dtype; a vjp stage's
 chosen result must be its input's box, and lands in a zero buffer of the allocation.
@@ -143,14 +143,17 @@ def _ints(values) -> tuple:
 
 
 def _view(buffer: np.ndarray, origin, box_min, box_extent) -> np.ndarray:
-    """The box of `buffer`, whose first element is at coordinates `origin`."""
+    """The box of `buffer`, whose first element is at coordinates `origin`, read-only
+    (the buffer may be the caller's input array)."""
     index = []
     for o, m, x, n in zip(origin, box_min, box_extent, buffer.shape):
         lo = int(m) - int(o)
         if lo < 0 or lo + int(x) > n:
             raise errors.InternalError(f"extern box [{m}, +{x}) outside its buffer [{o}, +{n})")
         index.append(slice(lo, lo + int(x)))
-    return buffer[tuple(index)]
+    view = buffer[tuple(index)]
+    view.flags.writeable = False
+    return view
 
 
 def _describe(value) -> str:
