@@ -3,6 +3,8 @@ and the CPU atomic add (an llvmlite `atomicrmw`).
 
 Invariants: _hg_div(a, b) rounds towards -inf for b > 0 and towards +inf for b < 0
 (Euclidean), _hg_mod(a, b) is in [0, |b|); both give 0 for b == 0, as Halide does.
+They are for signed operands only: pyemit emits plain // and % for unsigned ones (the
+`q += 1` here would make Numba type an unsigned quotient as float64).
 """
 
 from __future__ import annotations
