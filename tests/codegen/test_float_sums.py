@@ -19,10 +19,10 @@ def image():
     return (np.float32(0.4237) + rng.random((N, N), dtype=np.float32) * np.float32(1e-3))
 
 
-def _losses():
+def _losses(names):
     inp = hg.ImageParam(hg.Float(32), 2, "inp")
     losses = []
-    for name in ("plain", "parallel", "rfactor", "squares"):
+    for name in names:
         r = hg.RDom([(0, N), (0, N)], name=f"r_{name}")
         loss = hg.Func(f"loss_{name}")
         loss[()] = hg.f32(0)
@@ -33,28 +33,26 @@ def _losses():
 
 
 def test_sixteen_million_float32_sum_is_accurate_under_every_schedule(image):
-    inp, losses = _losses()
+    names = ("plain", "parallel", "rfactor")
+    inp, losses = _losses(names)
     u = hg.Var("u")
-    (_, _), (par, rp), (rf, rr), _ = losses
+    _, (par, rp), (rf, rr) = losses
     par.update(0).parallel(rp[0])
     rf.update(0).rfactor(rr[0], u).parallel(u)
     funcs = [f for f, _ in losses]
     got = hg.Pipeline(funcs).compile()(inp=image, shapes=[()] * len(funcs))
-    total = image.astype(np.float64).sum()
-    squares = (image.astype(np.float64) ** 2).sum()
-    for name, value, want in zip(("plain", "parallel", "rfactor", "squares"), got,
-                                 (total, total, total, squares)):
+    want = image.astype(np.float64).sum()
+    for name, value in zip(names, got):
         assert value.dtype == np.float32 and value.shape == ()
         assert abs(float(value) - want) / want < 1e-5, (name, float(value), want)
 
 
 def test_sixteen_million_float32_sum_is_accurate_when_auto_scheduled(image):
-    inp, losses = _losses()
-    loss = losses[0][0]
-    p = hg.Pipeline([loss])
+    inp, losses = _losses(("squares",))
+    p = hg.Pipeline([losses[0][0]])
     p.auto_schedule("cpu")
     value = p.compile()(inp=image, shapes=[()])
-    want = image.astype(np.float64).sum()
+    want = (image.astype(np.float64) ** 2).sum()
     assert abs(float(value) - want) / want < 1e-5
 
 
