@@ -83,14 +83,14 @@ class UpdateOrder:
     def writer(self, point) -> tuple[list[Expr], Expr]:
         """(iteration, Bool it is valid) of the iteration writing at `point` (a full
         coordinate tuple; its pure dims must be the update's own Vars or their values)."""
-        env = dict(zip(self.probes, (point[i] for i in self.reduced)))
-        env.update(self._pure_values(point))
+        pure = self._pure_values(point)
+        env = {**dict(zip(self.probes, (point[i] for i in self.reduced))), **pure}
         iteration = [simplify(substitute(self.solutions[rv], env)) for rv in self.rvars]
         at = dict(zip(self.rvars, iteration))
         conds = [substitute(p, env) for p in self.predicates]
         for rv, value in at.items():
             conds += rvar_range(rv, value)
-        conds += [substitute(p, at) for p in self.definition.predicate()]
+        conds += [substitute(p, {**pure, **at}) for p in self.definition.predicate()]
         valid = conjunction([simplify(c) for c in conds])
         return iteration, TRUE if valid is None else valid
 

@@ -467,6 +467,25 @@ def test_scan_over_an_rdom_with_a_predicate_agrees_with_finite_differences(rng):
                 n_dirs=4)
 
 
+def test_row_scan_with_a_predicate_on_the_pure_var_agrees_with_finite_differences(rng):
+    """r.where(r <= y): row y scans its first y + 1 columns (a triangle); the mask of
+    written points reads the predicate at the adjoint's own coordinates."""
+    y, x = hg.Var("y"), hg.Var("x")
+    m = hg.ImageParam(F64, 2, "m")
+    f = hg.Func("triangle")
+    f[y, x] = m[y, x]
+    r = hg.RDom([(1, COLS - 1)], name="r")
+    r.where(r.x <= y)
+    f[y, r.x] = hg.sin(f[y, r.x - 1]) + f[y, r.x] * 0.5
+    data = rng.standard_normal((ROWS, COLS))
+    ref = data.copy()
+    for i in range(ROWS):
+        for j in range(1, i + 1):
+            ref[i, j] = np.sin(ref[i, j - 1]) + ref[i, j] * 0.5
+    np.testing.assert_allclose(f.realize([ROWS, COLS], m=data), ref, rtol=1e-12)
+    check_grads(GradFn(_image_loss(f), [m]), {"m": data}, rng, n_dirs=4)
+
+
 def test_nonlinear_row_scan_with_a_param_agrees_with_finite_differences(rng):
     """A scan along an RVar for every row (pure Var y): f[y, r] = tanh(a f[y, r-1]) + in."""
     y, x = hg.Var("y"), hg.Var("x")
