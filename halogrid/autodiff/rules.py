@@ -146,10 +146,10 @@ def chain(adjoint: Expr, partial: Expr) -> Expr:
         return adjoint
     if isinstance(partial, Select) and _has_const_branch(partial):
         return _pick(partial.cond, chain(adjoint, partial.true_value),
-                       chain(adjoint, partial.false_value))
+                     chain(adjoint, partial.false_value))
     if isinstance(adjoint, Select) and _has_const_branch(adjoint, zero_only=True):
         return _pick(adjoint.cond, chain(adjoint.true_value, partial),
-                       chain(adjoint.false_value, partial))
+                     chain(adjoint.false_value, partial))
     product = adjoint * partial
     if _finite(partial):
         return product

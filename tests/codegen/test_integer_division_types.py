@@ -48,7 +48,8 @@ def _compiled(exprs: dict, n: int):
     return dict(zip(exprs, hg.Pipeline(funcs).compile(target="cpu")(shapes=[(n,)] * len(funcs))))
 
 
-@pytest.mark.parametrize("code,bits", [("int", b) for b in SIGNED] + [("uint", b) for b in UNSIGNED])
+@pytest.mark.parametrize("code,bits",
+                         [("int", b) for b in SIGNED] + [("uint", b) for b in UNSIGNED])
 def test_division_and_modulo_of_every_integer_type(code, bits, rng):
     t = hg.Int(bits) if code == "int" else hg.UInt(bits)
     dtype = t.dtype

@@ -46,7 +46,7 @@ def test_abs_interval_for_signs_and_unbounded_ends():
     i32 = hg.Int(32)
 
     def of(lo, hi):
-        iv = Interval(None if lo is None else Const(i32, lo), None if hi is None else Const(i32, hi))
+        iv = Interval(*[None if end is None else Const(i32, end) for end in (lo, hi)])
         got = bounds_of(ops.abs(v), {v: iv})
         return tuple(None if e is None else e.value for e in (got.min, got.max))
 
