@@ -139,8 +139,9 @@ def gather(call_args: tuple, adjoint: Expr, domain: LoopDomain, name: str,
     leftovers = [v for v in loop_vars if v not in inv.solutions]
     ranges = [domain.range_of(v) for v in leftovers]
     ranges += [(Const(INT32, 0), Const(INT32, c - 1)) for _, c in inv.multiplicity]
-    value = guarded(substitute(adjoint, clamped),
-                    [substitute(c, inv.solutions) for c in conds + list(domain.predicates)])
+    value = guarded(substitute(adjoint, clamped),  # predicates may read data: in range
+                    [substitute(c, inv.solutions) for c in conds]
+                    + [substitute(p, clamped) for p in domain.predicates])
     if not ranges:
         return Contribution(targets, simplify(value), None)
     rdom = _fresh_rdom(ranges, name)

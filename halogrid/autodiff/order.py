@@ -43,6 +43,12 @@ def rvar_range(rv: RVar, value: Expr) -> list[Expr]:
     return [rv.min <= value, value <= simplify(rv.min + rv.extent - 1)]
 
 
+def clamp_to(rv: RVar, value: Expr) -> Expr:
+    """value clamped into rv's range (where a guard already tests the range, this keeps
+    what the guarded expression reads in bounds)."""
+    return ops.clamp(value, rv.min, simplify(rv.min + rv.extent - 1))
+
+
 def precedes(before: list[Expr], after: list[Expr]) -> Expr:
     """Bool: iteration `before` comes strictly before iteration `after` (lexicographic,
     first coordinate outermost); decided statically where the differences are constants."""
@@ -90,7 +96,8 @@ class UpdateOrder:
         conds = [substitute(p, env) for p in self.predicates]
         for rv, value in at.items():
             conds += rvar_range(rv, value)
-        conds += [substitute(p, {**pure, **at}) for p in self.definition.predicate()]
+        inside = {rv: clamp_to(rv, value) for rv, value in at.items()}  # reads stay in range
+        conds += [substitute(p, {**pure, **inside}) for p in self.definition.predicate()]
         valid = conjunction([simplify(c) for c in conds])
         return iteration, TRUE if valid is None else valid
 

@@ -21,7 +21,7 @@ from ..ir.visit import collect, substitute
 from .backprop import at_values, stage_leaves
 from .invert import (LoopDomain, adjoint_func, adjoint_name, conjunction, contribution, guarded,
                      producer_vars)
-from .order import FALSE, TRUE, UpdateOrder, precedes, pure_dims, rvar_range
+from .order import FALSE, TRUE, UpdateOrder, clamp_to, precedes, pure_dims, rvar_range
 
 
 class OverwriteStages:
@@ -180,10 +180,10 @@ def _later_read(d, order: UpdateOrder, read: Call, adjoint: Expr, lhs, s) -> Exp
     for rv, value in t.items():
         conds += rvar_range(rv, value)
     at_s = dict(zip(order.rvars, s))
-    conds += [substitute(p, t) for p in d.predicate()] + [substitute(p, at_s) for p in d.predicate()]
+    clamped = {rv: clamp_to(rv, value) for rv, value in t.items()}
+    conds += [substitute(p, clamped) for p in d.predicate()]
+    conds += [substitute(p, at_s) for p in d.predicate()]
     conds.append(precedes(s, [t[rv] for rv in order.rvars]))
-    clamped = {rv: ops.clamp(value, rv.min, simplify(rv.min + rv.extent - 1))
-               for rv, value in t.items()}
     return guarded(substitute(adjoint, clamped), conds)
 
 

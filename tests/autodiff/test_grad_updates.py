@@ -467,6 +467,27 @@ def test_scan_over_an_rdom_with_a_predicate_agrees_with_finite_differences(rng):
                 n_dirs=4)
 
 
+def test_scan_gated_by_a_predicate_that_reads_an_input_agrees_with_fd(rng):
+    """r.where(g[r] > 0): the predicate reads an input, so the adjoint evaluates it only
+    at iterations in range (solved iterations are clamped; the guards zero the rest)."""
+    n = 8
+    x = hg.Var("x")
+    v, g = hg.ImageParam(F64, 1, "v"), hg.ImageParam(F64, 1, "g")
+    f = hg.Func("gated")
+    f[x] = v[x]
+    r = hg.RDom([(1, n - 1)], name="r")
+    r.where(g[r.x] > 0)
+    f[r.x] = hg.sin(f[r.x - 1]) * f[r.x] + v[r.x - 1]
+    data, gate = rng.standard_normal(n), np.array([1.0, 1, -1, 1, 1, -1, -1, 1])
+    ref = data.copy()
+    for i in range(1, n):
+        if gate[i] > 0:
+            ref[i] = np.sin(ref[i - 1]) * ref[i] + data[i - 1]
+    np.testing.assert_allclose(f.realize([n], v=data, g=gate), ref, rtol=1e-12)
+    check_grads(GradFn(_sum_loss(f, n, weighted=True, power=2), [v]), {"v": data, "g": gate},
+                rng, n_dirs=4)
+
+
 def test_row_scan_with_a_predicate_on_the_pure_var_agrees_with_finite_differences(rng):
     """r.where(r <= y): row y scans its first y + 1 columns (a triangle); the mask of
     written points reads the predicate at the adjoint's own coordinates."""
