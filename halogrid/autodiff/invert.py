@@ -18,13 +18,14 @@ import itertools
 from dataclasses import dataclass, field, replace
 
 from ..ir import ops
-from ..ir.expr import Binary, Const, Expr, RVar, Var
+from ..ir.expr import Binary, Call, Cast, Const, Expr, RVar, Var
 from ..ir.visit import collect
 from ..ir.types import INT32
 from ..ir.func import Func, RDom
 from ..ir.simplify import simplify
 from ..ir.solve import invert
 from ..ir.visit import substitute
+from .backprop import leaf_adjoints
 
 
 @dataclass
@@ -240,3 +241,34 @@ def _clamp_case(call_args, adjoint, domain: LoopDomain, name: str, cases: dict, 
     if found.rdom is None and any(not isinstance(a, Var) for a in args):
         return Contribution(args, found.value, None, is_scatter=True)  # an update, no RDom
     return Contribution(args, found.value, found.rdom)
+
+
+# -- data-dependent reads through boundary conditions
+def _data_dependent(args) -> bool:
+    """Whether an index reads data or rounds a float (img[i32(floor(u))]): no loop-var
+    algebra inverts it, and only a clamp can bound it."""
+    return any(isinstance(n, Call) or (isinstance(n, Cast) and n.value.type.is_float)
+               for n in collect(tuple(args), (Call, Cast)))
+
+
+def routed_boundaries(funcs) -> set[int]:
+    """ids of the boundary-condition Funcs some definition reads at a data-dependent
+    index. Their adjoints go straight to what they wrap (`through_boundary`): the
+    condition's own clamp bounds what that sees, where an adjoint of the condition Func
+    itself would be a scatter over an unbounded region."""
+    routed = set()
+    for f in funcs:
+        for d in f.definitions:
+            for call in collect(tuple(d.args) + tuple(d.values), Call):
+                callee = call.callee
+                if getattr(callee, "kind", None) == "boundary" and _data_dependent(call.args):
+                    routed.add(id(callee))
+    return routed
+
+
+def through_boundary(call: Call, adjoint: Expr) -> list[tuple[Expr, Expr]]:
+    """[(leaf, adjoint)] of the boundary condition's body at the call's indices: its
+    reads of the wrapped input (clamped, so bounded) and the adjoint each receives."""
+    pure = call.callee.definitions[0]
+    body = substitute(pure.values[call.index], dict(zip(pure.args, call.args)))
+    return leaf_adjoints(body, adjoint)

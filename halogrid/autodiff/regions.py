@@ -33,9 +33,11 @@ class ForwardRegions:
         return (self.allocated if index == 0 else self.required)[id(func)]
 
 
-def forward_regions(graph, seed_extents: list) -> ForwardRegions:
-    """Regions of every Func of `graph` (one output, the loss) in closed form."""
-    funcs = graph.funcs
+def forward_regions(graph, seed_extents: list, routed: set = frozenset()) -> ForwardRegions:
+    """Regions of every Func of `graph` (one output, the loss) in closed form. The
+    boundary conditions in `routed` (invert.routed_boundaries) are inlined, as their
+    adjoints are: they get no region, and what they wrap is bounded by their clamps."""
+    funcs = [f for f in graph.funcs if id(f) not in routed]
     stages = {id(f): bounds.stages_of(f) for f in funcs}
     result = bounds.infer(funcs, stages, graph.outputs, graph.inputs)
     env: dict = {}

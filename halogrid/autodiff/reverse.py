@@ -28,7 +28,7 @@ from ..ir.visit import mutate_with
 from .backprop import stage_leaves
 from .custom import UserAdjoints
 from .invert import (Contribution, LoopDomain, adjoint_func, adjoint_name, contribution,
-                     producer_vars, set_level)
+                     producer_vars, routed_boundaries, set_level, through_boundary)
 from .order import loop_rvars, pure_dims
 from .overwrite import OverwriteStages, is_read_of
 from .reductions import ReductionStages, reduces_over_rdom, same_args
@@ -110,8 +110,9 @@ def propagate_adjoints(loss, adjoint=None) -> Derivative:
     graph = build_graph([loss])
     level = 1 + max((f.adjoint_level for f in graph.funcs), default=-1)
     set_level(level)
-    regions = forward_regions(graph, seed_extents)
-    walker = _ReverseWalk(graph, regions)
+    routed = routed_boundaries(graph.funcs)
+    regions = forward_regions(graph, seed_extents, routed)
+    walker = _ReverseWalk(graph, regions, routed)
     walker.run(loss, seed)
     return Derivative(walker.final, walker.stage_adjoints)
 
@@ -144,8 +145,9 @@ class _ReverseWalk(OverwriteStages, ReductionStages):
     """The walk. An adjoint is kept as a list with one Func per value of its Func (tuple
     Funcs have several); pending contributions are keyed by (callee, value index)."""
 
-    def __init__(self, graph, regions):
+    def __init__(self, graph, regions, routed: set = frozenset()):
         self.graph, self.regions = graph, regions
+        self.routed = routed  # boundary conditions whose adjoints pass straight through
         self.pending: dict[tuple, list[Contribution]] = {}
         self.final: dict[int, Func | tuple] = {}
         self.stage_adjoints: dict[int, list] = {}
@@ -157,7 +159,8 @@ class _ReverseWalk(OverwriteStages, ReductionStages):
         for f in reversed(self.graph.funcs):
             d_f = [seed] if f is loss else [self._assemble(f, i) for i in range(f.outputs())]
             self.final[id(f)] = _pack(d_f)
-            self._walk_stages(f, d_f)
+            if id(f) not in self.routed:  # what it wraps got its adjoint directly
+                self._walk_stages(f, d_f)
         for obj in list(self.graph.inputs) + list(self.graph.params):
             if _type(obj).is_float:
                 self.final[id(obj)] = self._assemble(obj)
@@ -183,6 +186,12 @@ class _ReverseWalk(OverwriteStages, ReductionStages):
         """Send a leaf's adjoint to its callee (a Param's is 0-D)."""
         if isinstance(leaf, Param):
             self._send(leaf, (), adjoint, domain)
+        elif id(leaf.callee) in self.routed:
+            # d[bc] gets its own term; what bc wraps gets its adjoint here, through
+            # bc's clamp, not from d[bc] (whose region is unbounded)
+            self._send(leaf.callee, leaf.args, adjoint, domain, leaf.index)
+            for inner, inner_adjoint in through_boundary(leaf, adjoint):
+                self._send_leaf(inner, inner_adjoint, domain)
         else:
             self._send(leaf.callee, leaf.args, adjoint, domain, leaf.index)
 
