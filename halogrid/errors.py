@@ -16,36 +16,63 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class HalogridError(Exception):
-    """Base of every error a user can cause."""
+    """Base of every error a user can cause.
+
+    >>> try:
+    ...     fn(inp=image.astype(np.float64))
+    ... except hg.HalogridError as e:
+    ...     print(e)   # Can't bind input 'inp': it expects dtype float32 but got float64. ...
+    """
 
 
 class DefinitionError(HalogridError, ValueError):
-    """An algorithm (Func/RDom/expression) is undefined or self-contradictory."""
+    """An algorithm (Func/RDom/expression) is undefined or self-contradictory.
+
+    >>> f[x] = 1; f[x] = 2            # DefinitionError: Can't redefine the pure definition ...
+    """
 
 
 class TypeMismatchError(HalogridError, TypeError):
-    """An expression mixes types in a way Halide's promotion rules refuse."""
+    """An expression mixes types in a way Halide's promotion rules refuse.
+
+    >>> inp[hg.f32(x) * 0.5]          # TypeMismatchError: Can't index 'inp' ... with a float32 ...
+    """
 
 
 class BoundsError(HalogridError, IndexError):
-    """An access falls outside an input, or an index has no provable bound."""
+    """An access falls outside an input, or an index has no provable bound.
+
+    >>> f[x] = inp[x + 1]; hg.Pipeline(f).compile()(inp=a)   # BoundsError: ... over [1, n] ...
+    """
 
 
 class InputError(HalogridError, TypeError):
-    """A compiled pipeline was called with a missing or malformed input."""
+    """A compiled pipeline was called with a missing or malformed input.
+
+    >>> fn(inp=image, gain="3")        # InputError: Can't set Param 'gain' ... a string ...
+    """
 
 
 class ScheduleError(HalogridError, ValueError):
-    """A schedule directive is invalid or would race."""
+    """A schedule directive is invalid or would race.
+
+    >>> f.split(q, qo, qi, 4)          # ScheduleError: ... has no loop variable 'q' ...
+    """
 
 
 class DifferentiationError(HalogridError, ValueError):
-    """A gradient request that cannot be honoured."""
+    """A gradient request that cannot be honoured.
+
+    >>> d[hist]                        # DifferentiationError: ... it has integer type ...
+    """
 
 
 class GradientCheckError(HalogridError, AssertionError):
     """check_gradients found a gradient that disagrees with finite differences or with
-    forward mode. An AssertionError: a failed check, as in numpy.testing."""
+    forward mode. An AssertionError: a failed check, as in numpy.testing.
+
+    >>> hg.check_gradients(loss, {k: weights}, inp=image)   # raises GradientCheckError
+    """
 
 
 class InternalError(Exception):
@@ -144,6 +171,39 @@ def wrong_dtype(name: str, expected: str, got: str) -> InputError:
     return InputError(
         f"Can't bind input '{name}': it expects dtype {expected} but got {got}. "
         f"Convert it, e.g. array.astype(np.{expected}).")
+
+
+def bad_input(name: str, why: str, fix: str) -> InputError:
+    return InputError(f"Can't bind input '{name}': {why}. {fix}.")
+
+
+def bad_param_value(name: str, type_name: str, value: str, why: str, fix: str) -> InputError:
+    return InputError(f"Can't set Param '{name}' of type {type_name} to {value}: {why}. {fix}.")
+
+
+def bad_output_shape(name: str, shape: str, why: str) -> InputError:
+    return InputError(
+        f"Can't realize output '{name}' over shape {shape}: {why}. "
+        "Give one non-negative int extent per dimension, e.g. shapes=[(480, 640)].")
+
+
+def unknown_output_shape(name: str, why: str) -> InputError:
+    return InputError(
+        f"Can't infer the shape of output '{name}': {why}. "
+        "Pass shapes=[...] with one shape per output.")
+
+
+def float_index(name: str, dim: int, type_name: str) -> TypeMismatchError:
+    return TypeMismatchError(
+        f"Can't index '{name}' in dimension {dim} with a {type_name} expression: indices "
+        "are integers and a float is never converted implicitly (as in Halide). Cast it "
+        "explicitly, e.g. hg.i32(e) or hg.i32(hg.floor(e)).")
+
+
+def bad_rdom(name: str, dim: int, what: str, value: str) -> DefinitionError:
+    return DefinitionError(
+        f"Can't build RDom '{name}' in dimension {dim}: its {what} {value} is not an "
+        "integer. Pass an int or an integer expression, e.g. hg.i32(e).")
 
 
 def wrong_shapes(count: int, got: int) -> InputError:

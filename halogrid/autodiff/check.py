@@ -74,8 +74,9 @@ class GradientReport:
         return "\n".join(lines)
 
 
-def check_gradients(loss: Func, inputs: dict, directions: int = 3, eps=None, rtol=None,
-                    atol=None, seed: int = 0, shapes=None, gradients=None,
+def check_gradients(loss: Func, inputs: dict, directions: int = 3, eps: float | None = None,
+                    rtol: float | None = None, atol: float | None = None, seed: int = 0,
+                    shapes: tuple | None = None, gradients: dict | None = None,
                     target: str = "cpu", **bindings) -> GradientReport:
     """Check d[w] for every input w of `inputs` ({Buffer/ImageParam/Param: value}).
 

@@ -22,6 +22,8 @@ vjp, differentiating through it is an error naming the stage.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from .. import errors
 from ..ir.buffer import InputBuffer, Param
 from ..ir.expr import Call, Const
@@ -31,8 +33,15 @@ from ..ir.graph import build_graph
 from .invert import producer_vars
 
 
-def custom_adjoint(f: Func, rule) -> Func:
-    """Use `rule(d_f) -> {input: adjoint Func}` for f's inputs (module doc); returns f."""
+def custom_adjoint(f: Func, rule: Callable[[Func], dict]) -> Func:
+    """Use `rule(d_f) -> {input: adjoint Func}` for f's inputs (module doc); returns f.
+
+    >>> def softmax_rule(d_s):             # d x = s * (d s - sum(d s * s))
+    ...     d_x = hg.Func("d_x")
+    ...     d_x[x] = s[x] * (d_s[x] - dot[()])
+    ...     return {inp: d_x}
+    >>> hg.custom_adjoint(s, softmax_rule)
+    """
     if not isinstance(f, Func) or not f.defined():
         raise errors.not_differentiable(f"{f!r} with a custom adjoint", "it is not a "
                                         "defined Func", "Define the Func first, then attach "

@@ -38,7 +38,11 @@ from .regions import forward_regions
 class Derivative:
     """d[f] is the adjoint Func of f after all its updates; d[f, i] of update i, d[f, -1]
     of the pure definition. For a tuple Func each is a tuple with one Func per value
-    (d[f][0]). Anything the loss does not depend on has a zero adjoint."""
+    (d[f][0]). Anything the loss does not depend on has a zero adjoint.
+
+    >>> d = hg.propagate_adjoints(loss)
+    >>> d[k].realize([3, 3], inp=image, target=goal)   # d loss / d k, an ordinary Func
+    """
 
     def __init__(self, final: dict, stages: dict):
         self._final, self._stages = final, stages
@@ -46,10 +50,11 @@ class Derivative:
     def __getitem__(self, key) -> Func:
         obj, stage = (key if isinstance(key, tuple) else (key, None))
         _check_differentiable(obj)
-        if id(obj) not in self._final:
-            return _zeros(obj)
-        if stage is None:
-            return self._final[id(obj)]
+        if stage is None or id(obj) not in self._final:
+            adjoint = self._final[id(obj)] if id(obj) in self._final else _zeros(obj)
+            if isinstance(obj, InputBuffer):  # compiled, it defaults to obj's shape
+                adjoint.adjoint_of = obj
+            return adjoint
         index = stage + 1 if stage >= -1 else stage
         return self._stages[id(obj)][index]
 
@@ -99,9 +104,14 @@ def _zeros(obj):
     return _pack(result)
 
 
-def propagate_adjoints(loss, adjoint=None) -> Derivative:
+def propagate_adjoints(loss: Func, adjoint: object = None) -> Derivative:
     """Adjoints of everything `loss` depends on. A non-scalar loss needs `adjoint`: the
-    output adjoint as an array/Buffer whose shape is the region (a vector-Jacobian product)."""
+    output adjoint as an array/Buffer whose shape is the region (a vector-Jacobian product).
+
+    >>> d = hg.propagate_adjoints(loss)              # loss: a 0-D Func
+    >>> fn = hg.Pipeline([loss, d[k], d[inp]]).compile()
+    >>> vjp = hg.propagate_adjoints(out, np.ones((480, 640), np.float32))
+    """
     if not isinstance(loss, Func):
         raise errors.not_differentiable(f"{loss!r}", "the loss must be a Func",
                                         "Define the loss as a (0-D) Func")
@@ -271,8 +281,11 @@ def _is_accumulation(d, self_reads, seeds: list) -> bool:
         for leaf, a in self_reads)
 
 
-def gradients(loss: Func, inputs, target: str = "cpu", **bindings) -> list:
-    """Realize d[input] for each input over its full shape (Params: 0-D)."""
+def gradients(loss: Func, inputs: list, target: str = "cpu", **bindings) -> list:
+    """Realize d[input] for each input over its full shape (Params: 0-D).
+
+    >>> g_inp, g_k = hg.gradients(loss, [inp, k], inp=image, k=weights, target=goal)
+    """
     from ..codegen.pipeline import Pipeline
     d = propagate_adjoints(loss)
     funcs, shapes = [], []

@@ -13,52 +13,77 @@ import time
 import numba
 import numpy as np
 
+from typing import TYPE_CHECKING, Sequence
+
 from .. import config, errors
-from ..ir.buffer import Buffer, ImageParam
+from ..ir.buffer import Buffer
 from ..ir.graph import build_graph
-from ..ir.types import from_dtype
-from . import cache, compile_jobs, externs
+from . import binding, cache, compile_jobs, externs
 from . import launch as launcher
 from . import profiler
+
+if TYPE_CHECKING:
+    from ..ir.func import Func
 
 _TARGETS = ("cpu",)
 
 
 class Pipeline:
-    """hg.Pipeline(outputs): one or more Funcs compiled together, sharing producers."""
+    """hg.Pipeline(outputs): one or more Funcs compiled together, sharing producers.
 
-    def __init__(self, outputs):
+    >>> p = hg.Pipeline([loss, d[k], d[inp]])
+    >>> fn = p.auto_schedule().compile()
+    >>> value, grad_k, grad_inp = fn(inp=image, k=weights, target=goal)
+    """
+
+    def __init__(self, outputs: Func | Sequence[Func]):
         self.outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         self._lowered = None
 
     # -- inspection
     def lower(self):
+        """The lowered module (loop nest, bounds, kernels), computed once."""
         if self._lowered is None:
             from .lower import lower
             self._lowered = lower(self.outputs)
         return self._lowered
 
     def loop_nest(self) -> str:
+        """The text print_loop_nest prints."""
         return self.lower().text()
 
     def print_loop_nest(self) -> None:
+        """Print the loop nest the schedules lower to (pseudo-code, one line per loop).
+
+        >>> hg.Pipeline([out, total]).print_loop_nest()
+        """
         print(self.loop_nest())
 
     def source(self, target: str = "cpu") -> str:
         """The generated code as one text: kernels under the names the driver calls
-        them by, then the driver (on disk each kernel is a file of its own)."""
+        them by, then the driver (on disk each kernel is a file of its own).
+
+        >>> print(hg.Pipeline(blur).source())
+        """
         _check_target(target)
         from .cpu import module_source
         return module_source(self.lower())
 
     @property
     def stages(self) -> list[str]:
-        """Text of every Func definition in realization order (adjoints included)."""
+        """Text of every Func definition in realization order (adjoints included).
+
+        >>> print("\\n".join(hg.Pipeline(d[k]).stages))
+        """
         from ..ir.printer import func_text
         return [func_text(f) for f in build_graph(self.outputs).funcs]
 
     def auto_schedule(self, target: str = "cpu") -> "Pipeline":
-        """Schedule every unscheduled Func of the pipeline (schedule/auto.py); returns self."""
+        """Schedule every unscheduled Func of the pipeline (schedule/auto.py), adjoints
+        included; returns self.
+
+        >>> fn = hg.Pipeline([loss, d[k]]).auto_schedule().compile()
+        """
         _check_target(target)
         from ..schedule.auto import auto_schedule
         auto_schedule(self.outputs, target)
@@ -67,6 +92,20 @@ class Pipeline:
 
     # -- compile and run
     def compile(self, target: str = "cpu") -> "CompiledPipeline":
+        """Compile for `target` into fn(**inputs, shapes=None): a plain callable.
+
+        Inputs are passed by ImageParam/Param name (Buffers default to their arrays;
+        see codegen/binding.py for what is converted and what refused). `shapes` lists
+        one shape per output; when omitted, a 0-D output is 0-D, the adjoint d[x] of an
+        input x has x's shape, and any other output the shape of the first ImageParam
+        bound. Returns one array for one output, else a tuple in output order. The
+        module is cached by content (memory and disk), so compiling again is cheap;
+        the kernels compile on the first call (progress on stderr when that is long).
+
+        >>> fn = hg.Pipeline([loss, d[k], d[inp]]).compile()
+        >>> value, d_k, d_inp = fn(inp=image, k=weights, target=goal)   # d_k: k's shape
+        >>> blurred = hg.Pipeline(blur).compile()(inp=image, shapes=[(100, 200)])
+        """
         _check_target(target)
         start = time.perf_counter()
         graph = build_graph(self.outputs)
@@ -84,9 +123,14 @@ class Pipeline:
                         "(Numba compiles on first call)")
         return CompiledPipeline(graph, module, meta, fresh)
 
-    def realize(self, shape=None, target: str = "cpu", **inputs):
-        shapes = None if shape is None else [tuple(shape)] * len(self.outputs)
-        if shape is not None and len(self.outputs) > 1 and _is_list_of_shapes(shape):
+    def realize(self, shape: Sequence[int] | Sequence[Sequence[int]] | None = None,
+                target: str = "cpu", **inputs) -> np.ndarray | tuple:
+        """Compile and run once: one shape for every output, or a list of shapes.
+
+        >>> out, total = hg.Pipeline([out, total]).realize([[480, 640], []], inp=image)
+        """
+        shapes = None if shape is None else [shape] * len(self.outputs)  # checked by binding
+        if len(self.outputs) > 1 and _is_list_of_shapes(shape):
             shapes = [tuple(s) for s in shape]
         return self.compile(target)(shapes=shapes, **inputs)
 
@@ -96,7 +140,7 @@ def _elements(shapes) -> int:
 
 
 def _is_list_of_shapes(shape) -> bool:
-    return all(isinstance(s, (list, tuple)) for s in shape)
+    return isinstance(shape, (list, tuple)) and all(isinstance(s, (list, tuple)) for s in shape)
 
 
 def _check_target(target: str) -> None:
@@ -106,7 +150,12 @@ def _check_target(target: str) -> None:
 
 
 class CompiledPipeline:
-    """The callable a Pipeline compiles to. Call with inputs by name and `shapes`."""
+    """The callable a Pipeline compiles to. Call with inputs by name and `shapes`
+    (Pipeline.compile documents both).
+
+    >>> fn = hg.Pipeline(blur).compile()
+    >>> fn(inp=image)                      # an array of image's shape
+    """
 
     def __init__(self, graph, module, meta, fresh: bool = False):
         self.graph, self.module, self.meta = graph, module, meta
@@ -121,7 +170,10 @@ class CompiledPipeline:
         """Run once, timing every kernel: [(kernel name, calls, seconds)], slowest first.
 
         Kernels compile on their first call, so profile a second run. The names are
-        those of Pipeline.source(): kernel_<first buffer it writes>."""
+        those of Pipeline.source(): kernel_<first buffer it writes>.
+
+        >>> fn(inp=image); fn.profile(inp=image)[:3]
+        """
         with profiler.timed_kernels(self.module) as timed:
             self._run(shapes, kwargs, profiler.timing)
         return sorted(((t.name, t.calls, t.seconds) for t in timed), key=lambda r: -r[2])
@@ -155,46 +207,16 @@ class CompiledPipeline:
     def _bind_array(self, inp, kwargs) -> np.ndarray:
         name = str(inp.name)
         if name in kwargs:
-            value = kwargs[name]
-        elif isinstance(inp, Buffer):
-            value = inp.array
-        else:
-            raise errors.missing_input(name, self.input_names)
-        array = value if isinstance(value, np.ndarray) else np.asarray(value)
-        if array.ndim != inp.dimensions():
-            raise errors.wrong_ndim(name, inp.dimensions(), array.ndim)
-        if from_dtype(array.dtype) != inp.type():
-            raise errors.wrong_dtype(name, inp.type().name, array.dtype.name)
-        return array.reshape(1) if array.ndim == 0 else array
+            return binding.bind_array(inp, kwargs[name])
+        if isinstance(inp, Buffer):
+            return binding.bind_array(inp, inp.array)
+        raise errors.missing_input(name, self.input_names)
 
     def _bind_param(self, p, kwargs):
-        name = str(p.name)
-        value = kwargs.get(name, p.value())
-        if value is None:
-            raise errors.missing_input(name, self.input_names)
-        return p.type().dtype.type(value)
+        return binding.bind_param(p, kwargs, self.input_names)
 
     def _output_shapes(self, shapes, arrays) -> list[tuple]:
-        outputs = self.graph.outputs
-        if shapes is None:
-            first = next((a for a, i in zip(arrays, self.graph.inputs)
-                          if isinstance(i, ImageParam)), None)
-            shapes = []
-            for f in outputs:
-                if f.dimensions() == 0:
-                    shapes.append(())
-                elif first is None or first.ndim != f.dimensions():
-                    raise errors.InputError(
-                        f"Can't infer the shape of output '{f.name}': pass "
-                        f"shapes=[...] with one shape per output.")
-                else:
-                    shapes.append(first.shape)
-        if len(shapes) != len(outputs):
-            raise errors.wrong_shapes(len(outputs), len(shapes))
-        for f, s in zip(outputs, shapes):
-            if len(s) != f.dimensions():
-                raise errors.dimension_mismatch(f.name, f.dimensions(), len(s), "realize")
-        return [tuple(int(e) for e in s) for s in shapes]
+        return binding.output_shapes(self.graph, shapes, arrays)
 
     def _check_reads(self, reads, arrays) -> None:
         for (consumer, input_index, dim), (lo, hi) in zip(self.meta["reads"], reads):

@@ -80,6 +80,7 @@ class Expr:
         return tuple(out)
 
     def fields(self) -> tuple:
+        """The node's fields in `_fields` order (what its identity is made of)."""
         return tuple(getattr(self, n) for n in self._fields)
 
     def __repr__(self) -> str:
@@ -112,7 +113,13 @@ def _normalise_const(ctype: Type, value):
 
 
 class Var(Expr):
-    """A named loop variable. User Vars are Int(32); internal scalars may have any type."""
+    """A named loop variable. User Vars are Int(32); internal scalars may have any type.
+
+    Vars with the same name are the same variable (IR nodes are interned).
+
+    >>> x, y = hg.Var("x"), hg.Var("y")
+    >>> f[y, x] = x + y
+    """
 
     _fields = ("name", "vtype")
 

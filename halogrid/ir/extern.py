@@ -35,6 +35,7 @@ stages and their Func inputs are computed at root, as in Halide.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from .. import errors
 from .buffer import InputBuffer, Param
@@ -69,8 +70,15 @@ class ExternStage:
     forward: "ExternStage | None" = None   # a vjp stage's forward stage
 
 
-def extern(name: str, fn, inputs, type: Type, dims: int, region=None, vjp=None) -> Func:  # noqa: A002
-    """A Func computed by `fn` over the box the pipeline needs (see the module doc)."""
+def extern(name: str, fn: Callable, inputs: Sequence, type: Type, dims: int,  # noqa: A002
+           region: Callable | None = None, vjp: Callable | None = None) -> Func:
+    """A Func computed by `fn` over the box the pipeline needs (see the module doc).
+
+    >>> def double(origin, shape, a, a_origin):
+    ...     return 2 * a
+    >>> twice = hg.extern("twice", double, inputs=[inp], type=hg.Float(32), dims=2,
+    ...                   region=lambda box: [box], vjp=lambda d, o, s, a, ao: [2 * d])
+    """
     name = str(name)
     inputs = tuple(inputs)
     _check_signature(name, fn, inputs, type, dims, vjp)

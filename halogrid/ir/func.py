@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
 
 from .. import errors
 from .expr import Call, Expr, RVar, Var
-from .ops import binary, cast, to_expr
+from .ops import ExprLike, binary, cast, to_expr
 from .types import INT32, Type
 from .visit import collect
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _ids = itertools.count()
 
@@ -29,9 +33,12 @@ class Name(str):
 # ---- RDom -----------------------------------------------------------------------
 
 class Range:
-    """hg.Range(min, extent), accepted wherever an RDom takes a (min, extent) pair."""
+    """hg.Range(min, extent), accepted wherever an RDom takes a (min, extent) pair.
 
-    def __init__(self, min, extent):  # noqa: A002 - Halide's names
+    >>> r = hg.RDom([hg.Range(0, 3), hg.Range(-1, 3)])
+    """
+
+    def __init__(self, min: ExprLike, extent: ExprLike):  # noqa: A002 - Halide's names
         self.min, self.extent = min, extent
 
     def __iter__(self):
@@ -44,26 +51,44 @@ _RDIM_NAMES = ("x", "y", "z", "w")
 class RDom:
     """A reduction domain: (min, extent) per dimension, LAST dimension innermost.
 
-    `where(pred)` adds a predicate; it may reference the RDom's own RVars.
+    Built from a list of (min, extent) pairs (ints or integer expressions; a float is
+    refused), one hg.Range, or an input (hg.RDom(img): its whole extent). Dimensions
+    are r.x, r.y, r.z, r.w or r[i]; `where(pred)` restricts it.
+
+    >>> r = hg.RDom([(-1, 3), (-1, 3)], name="r")
+    >>> blur[y, x] = 0.0
+    >>> blur[y, x] += img[y + r.y, x + r.x] / 9
+    >>> everything = hg.RDom(img)       # r[0] over img's rows, r[1] over its columns
     """
 
-    def __init__(self, ranges, name: str | None = None):
+    def __init__(self, ranges: Sequence[tuple[ExprLike, ExprLike] | Range] | Range | object,
+                 name: str | None = None):
         if hasattr(ranges, "dimensions") and hasattr(ranges, "extent_expr"):
             ranges = [(0, ranges.extent_expr(d)) for d in range(ranges.dimensions())]
         if isinstance(ranges, (Range, tuple)) and len(ranges) == 2 and not isinstance(
                 ranges[0], (tuple, list, Range)):
             ranges = [ranges]
+        self.name = Name(name or f"r{next(_ids)}")
         self.bounds = []
         for i, pair in enumerate(ranges):
             lo, extent = tuple(pair)
-            self.bounds.append((cast(INT32, lo), cast(INT32, extent)))
-        self.name = Name(name or f"r{next(_ids)}")
+            self.bounds.append((self._int(i, "min", lo), self._int(i, "extent", extent)))
         self.predicates: list[Expr] = []
 
+    def _int(self, dim: int, what: str, value) -> Expr:
+        """An RDom bound as Int(32); a float (constant or expression) is refused, never
+        truncated."""
+        e = to_expr(value)
+        if e.type.is_float:
+            raise errors.bad_rdom(self.name, dim, what, repr(value))
+        return cast(INT32, e)
+
     def dim_name(self, index: int) -> str:
+        """The printed name of dimension `index`: 'r.x', 'r.y', ..., then 'r.4'."""
         return f"{self.name}.{_RDIM_NAMES[index] if index < 4 else index}"
 
     def dimensions(self) -> int:
+        """The number of dimensions."""
         return len(self.bounds)
 
     def __len__(self) -> int:
@@ -76,12 +101,16 @@ class RDom:
                 f"{len(self.bounds)} dimension(s).")
         return RVar(self, index)
 
-    x = property(lambda self: self[0])
-    y = property(lambda self: self[1])
-    z = property(lambda self: self[2])
-    w = property(lambda self: self[3])
+    x = property(lambda self: self[0], doc="Dimension 0, the outermost loop (r[0]).")
+    y = property(lambda self: self[1], doc="Dimension 1 (r[1]).")
+    z = property(lambda self: self[2], doc="Dimension 2 (r[2]).")
+    w = property(lambda self: self[3], doc="Dimension 3 (r[3]).")
 
-    def where(self, predicate) -> "RDom":
+    def where(self, predicate: ExprLike) -> "RDom":
+        """Visit only the points where `predicate` (over this RDom's RVars) holds.
+
+        >>> r = hg.RDom([(-2, 5), (-2, 5)]).where(r.x * r.x + r.y * r.y <= 4)  # a disc
+        """
         self.predicates.append(to_expr(predicate))
         return self
 
@@ -197,7 +226,21 @@ _install_update_ops(TupleRef)  # f[x] += (a, b): one rhs per value
 # ---- Func ----------------------------------------------------------------------
 
 class Func:
-    """A function over an integer grid, defined by a pure definition and updates."""
+    """A function over an integer grid, defined by a pure definition and updates.
+
+    `f[y, x] = e` gives the pure definition (distinct Vars on the left); later
+    `f[...] = e`, `f[...] += e` (also -=, *=, /=) are updates, which may use RDoms and
+    other index expressions on the left. `f[y, x]` in an expression is a call. Axis
+    order is NumPy's; the schedule directives (split, parallel, compute_at, ...) are
+    methods too, and realize/compile run it.
+
+    >>> x, y = hg.Var("x"), hg.Var("y")
+    >>> f = hg.Func("f")
+    >>> f[y, x] = x + y * 10
+    >>> f.realize([2, 3])
+    array([[ 0,  1,  2],
+           [10, 11, 12]], dtype=int32)
+    """
 
     def __init__(self, name: str | None = None, *, _kind: str = "user"):
         self.name = Name(name if name is not None else f"f{next(_ids)}")
@@ -205,6 +248,7 @@ class Func:
         self.definitions: list[Definition] = []
         self.kind = _kind  # 'user', 'boundary', 'reduction' (hg.sum & co), 'adjoint'
         self.adjoint_level = -1  # 0 for first adjoints, 1 for adjoints of those, ...
+        self.adjoint_of = None  # the input whose adjoint d[input] this is (its shape)
         self.func_schedule = None  # set by schedule/directives.py
         self.location = errors.user_location()
 
@@ -213,27 +257,35 @@ class Func:
 
     # -- introspection, Halide-style
     def defined(self) -> bool:
+        """Whether the Func has a pure definition yet."""
         return bool(self.definitions)
 
     def dimensions(self) -> int:
+        """The number of dimensions (arguments) of the pure definition."""
         return len(self._require().args)
 
     def args(self) -> list[Var]:
+        """The Vars of the pure definition, in order."""
         return list(self._require().args)
 
     def value_types(self) -> list[Type]:
+        """The type of each value (one for an ordinary Func, several for a tuple)."""
         return [v.type for v in self._require().values]
 
     def type(self) -> Type:
+        """The type of the (first) value."""
         return self.value_types()[0]
 
     def outputs(self) -> int:
+        """The number of values: 1, or the length of a tuple definition."""
         return len(self._require().values)
 
     def values(self) -> tuple[Expr, ...]:
+        """The right sides of the pure definition."""
         return self._require().values
 
     def updates(self) -> list[Definition]:
+        """The update definitions, in the order they were written."""
         return self.definitions[1:]
 
     def _require(self) -> Definition:
@@ -243,7 +295,9 @@ class Func:
 
     # -- calls
     def __getitem__(self, key):
-        args = _normalise_args(key)
+        """f[y, x]: a call (an Expr; f[y, x][i] for a tuple Func), or before f has a
+        definition, the left side of one."""
+        args = _normalise_args(key, self.name)
         if not self.definitions:
             return PendingRef(self, args)
         if len(args) != self.dimensions():
@@ -254,7 +308,8 @@ class Func:
 
     # -- definitions
     def __setitem__(self, key, value):
-        args = _normalise_args(key)
+        """f[y, x] = e: the pure definition first, then updates (f[...] += e and friends)."""
+        args = _normalise_args(key, self.name)
         if not self.definitions:
             if isinstance(value, UpdateValue):
                 self._define_pure(_init_vars(args), _identity_values(value))
@@ -316,23 +371,40 @@ class Func:
                 and not collect(values, RVar))
 
     # -- realization (sugar over codegen.pipeline.Pipeline)
-    def realize(self, shape=None, target: str = "cpu", **inputs):
+    def realize(self, shape: Sequence[int] | None = None, target: str = "cpu",
+                **inputs) -> np.ndarray | tuple[np.ndarray, ...]:
+        """Compile (cached) and run over `shape` (NumPy order; [] for a 0-D Func), with
+        ImageParams and Params passed by name. Returns an array, or a tuple of arrays
+        for a tuple Func. Without `shape`, the shape of the first ImageParam bound.
+
+        >>> blur.realize([480, 640], inp=image)
+        """
         from ..codegen.pipeline import Pipeline
         return Pipeline([self]).realize(shape, target=target, **inputs)
 
     def print_loop_nest(self) -> None:
+        """Print the loop nest the schedule lowers to (pseudo-code).
+
+        >>> f.parallel(y).vectorize(x, 8).print_loop_nest()
+        """
         from ..codegen.pipeline import Pipeline
         print(Pipeline([self]).loop_nest())
 
     def compile_to_callable(self, target: str = "cpu"):
+        """Halide's name for hg.Pipeline(f).compile(target): fn(**inputs, shapes=None)."""
         from ..codegen.pipeline import Pipeline
         return Pipeline([self]).compile(target=target)
 
 
-def _normalise_args(key) -> tuple[Expr, ...]:
+def _normalise_args(key, name: str = "") -> tuple[Expr, ...]:
+    """The index expressions of f[key]; float indices are refused, as in Halide."""
     if not isinstance(key, tuple):
         key = (key,)
-    return tuple(to_expr(k) for k in key)
+    args = tuple(to_expr(k) for k in key)
+    for dim, arg in enumerate(args):
+        if arg.type.is_float:
+            raise errors.float_index(name, dim, arg.type.name)
+    return args
 
 
 def _normalise_values(value) -> tuple[Expr, ...]:

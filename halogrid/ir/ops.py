@@ -4,6 +4,8 @@ construct strict nodes. Installing the operators on Expr happens at import time 
 
 from __future__ import annotations
 
+from typing import Union
+
 import numpy as np
 
 from .. import errors
@@ -12,6 +14,10 @@ from .expr import Binary, Cast, Const, Expr, Intrinsic, Not, Select, const
 from .types import Float, Type, match_types
 
 _LITERALS = (bool, int, float, np.bool_, np.integer, np.floating)
+
+ExprLike = Union[Expr, int, float, bool, np.generic]
+"""What every public expression function takes: an Expr, a Var, a Func or Buffer call, or
+a Python/NumPy number (which becomes a constant of Halide's literal type)."""
 
 
 def to_expr(value) -> Expr:
@@ -31,7 +37,11 @@ def to_expr(value) -> Expr:
                                "Wrap arrays in hg.Buffer and index them")
 
 
-def cast(to: Type, value) -> Expr:
+def cast(to: Type, value: ExprLike) -> Expr:
+    """`value` converted to type `to` (floats to ints truncate toward zero, as in C).
+
+    >>> hg.cast(hg.UInt(8), hg.clamp(img[y, x] * 255, 0, 255))
+    """
     if _is_literal(value):  # build directly: f64(0.1) keeps double precision
         return Const(to, int(np.trunc(value)) if to.is_int and isinstance(value, float) else value)
     e = to_expr(value)
@@ -130,9 +140,16 @@ _install_operators()
 
 # ---- public functions ----------------------------------------------------------
 
-def select(*args) -> Expr:
-    """select(c, a, b) or n-ary select(c1, a, c2, b, ..., default)."""
-    if len(args) < 3 or len(args) % 2 == 0:
+def select(condition: ExprLike, true_value: ExprLike, false_value: ExprLike,
+           *more: ExprLike) -> Expr:
+    """`true_value` where `condition` holds, else `false_value` (both are computed: a
+    blend, not a branch). N-ary: select(c1, a, c2, b, default) is the first match.
+
+    >>> f[x] = hg.select(x < 3, 0.0, 1.0)
+    >>> f[x] = hg.select(x < 3, 0.0, x < 6, 0.5, 1.0)
+    """
+    args = (condition, true_value, false_value) + more
+    if len(args) % 2 == 0:
         raise errors.type_mismatch("build select", f"it takes an odd number >= 3 of arguments, "
                                    f"got {len(args)}", "Use select(cond, a, b)")
     if any(isinstance(v, tuple) for v in args[1::2] + args[-1:]):
@@ -157,27 +174,42 @@ def _tuple_select(args) -> tuple:
     return tuple(select(*[a[i] if isinstance(a, tuple) else a for a in args]) for i in range(n))
 
 
-def min(a, b, *rest) -> Expr:  # noqa: A001 - Halide's name
+def min(a: ExprLike, b: ExprLike, *rest: ExprLike) -> Expr:  # noqa: A001 - Halide's name
+    """The smallest of two or more expressions (promoted to their common type).
+
+    >>> f[x] = hg.min(img[x], 0.5)
+    """
     result = binary("min", a, b)
     for r in rest:
         result = binary("min", result, r)
     return result
 
 
-def max(a, b, *rest) -> Expr:  # noqa: A001
+def max(a: ExprLike, b: ExprLike, *rest: ExprLike) -> Expr:  # noqa: A001
+    """The largest of two or more expressions (promoted to their common type).
+
+    >>> f[x] = hg.max(img[x], 0.0)         # ReLU
+    """
     result = binary("max", a, b)
     for r in rest:
         result = binary("max", result, r)
     return result
 
 
-def clamp(e, lo, hi) -> Expr:
-    """min(max(e, lo), hi), with lo/hi taking e's type."""
+def clamp(e: ExprLike, lo: ExprLike, hi: ExprLike) -> Expr:
+    """min(max(e, lo), hi), with lo and hi converted to e's type.
+
+    >>> f[y, x] = img[hg.clamp(y, 0, img.height() - 1), hg.clamp(x, 0, img.width() - 1)]
+    """
     ee = to_expr(e)
     return Binary("min", Binary("max", ee, cast(ee.type, lo)), cast(ee.type, hi))
 
 
-def lerp(a, b, w) -> Expr:
+def lerp(a: ExprLike, b: ExprLike, w: ExprLike) -> Expr:
+    """a + (b - a) * w: linear interpolation from a (w = 0) to b (w = 1).
+
+    >>> f[x] = hg.lerp(img[x], img[x + 1], 0.25)
+    """
     ea, eb = promote(a, b)
     return ea + (eb - ea) * w
 
@@ -195,30 +227,68 @@ def call_intrinsic(name: str, *args) -> Expr:
     return Intrinsic(name, tuple(exprs), exprs[0].type)
 
 
-def _make_intrinsic(name):
-    def fn(*args):
-        return call_intrinsic(name, *args)
-    fn.__name__ = name
-    fn.__doc__ = f"hg.{name}: elementwise {name} (Float arguments; ints become Float(32))."
+def _document(fn, name: str, what: str, example: str):
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"{what}\n\n    >>> {example}\n    "
     return fn
 
 
-exp, log, sqrt = _make_intrinsic("exp"), _make_intrinsic("log"), _make_intrinsic("sqrt")
-sin, cos, tan = _make_intrinsic("sin"), _make_intrinsic("cos"), _make_intrinsic("tan")
-tanh, atan2, pow = _make_intrinsic("tanh"), _make_intrinsic("atan2"), _make_intrinsic("pow")
-floor, ceil, round = _make_intrinsic("floor"), _make_intrinsic("ceil"), _make_intrinsic("round")
-abs = _make_intrinsic("abs")  # noqa: A001
+def _unary(name: str, what: str, example: str):
+    """hg.<name>(e): one row of ir/intrinsics.py as a public function."""
+    def fn(e: ExprLike) -> Expr:
+        return call_intrinsic(name, e)
+    return _document(fn, name, what, example)
 
 
-def f32(e) -> Expr:
+def _binary(name: str, what: str, example: str):
+    def fn(a: ExprLike, b: ExprLike) -> Expr:
+        return call_intrinsic(name, a, b)
+    return _document(fn, name, what, example)
+
+
+_FLOAT = "; an integer argument becomes Float(32)"
+exp = _unary("exp", "e raised to `e`" + _FLOAT + ".", "f[x] = hg.exp(-img[x] * img[x])")
+log = _unary("log", "The natural logarithm" + _FLOAT + ".", "f[x] = hg.log(1.0 + img[x])")
+sqrt = _unary("sqrt", "The square root" + _FLOAT + ".", "f[x] = hg.sqrt(img[x] * img[x] + 1.0)")
+sin = _unary("sin", "The sine (radians)" + _FLOAT + ".", "f[x] = hg.sin(hg.f32(x) * 0.1)")
+cos = _unary("cos", "The cosine (radians)" + _FLOAT + ".", "f[x] = hg.cos(hg.f32(x) * 0.1)")
+tan = _unary("tan", "The tangent (radians)" + _FLOAT + ".", "f[x] = hg.tan(img[x])")
+tanh = _unary("tanh", "The hyperbolic tangent" + _FLOAT + ".", "f[x] = hg.tanh(img[x])")
+floor = _unary("floor", "The largest integer <= e, as a float" + _FLOAT + ".",
+               "f[x] = lut[hg.i32(hg.floor(img[x] * 255))]")
+ceil = _unary("ceil", "The smallest integer >= e, as a float" + _FLOAT + ".",
+              "f[x] = hg.ceil(img[x] * 4)")
+round = _unary("round", "e rounded to the nearest integer (halves to even), as a float"
+               + _FLOAT + ".", "f[x] = hg.round(img[x] * 255) / 255")
+abs = _unary("abs", "The absolute value, of the argument's type.",  # noqa: A001
+             "f[x] = hg.abs(img[x] - img[x + 1])")
+atan2 = _binary("atan2", "The angle of the point (b, a), i.e. atan(a / b) in (-pi, pi]"
+                + _FLOAT + ".", "angle[y, x] = hg.atan2(dy[y, x], dx[y, x])")
+pow = _binary("pow", "a raised to the power b (both promoted to a common float type).",
+              "f[x] = hg.pow(img[x], 2.2)")
+
+
+def f32(e: ExprLike) -> Expr:
+    """`e` as Float(32); hg.f32(x) makes a loop index a float value.
+
+    >>> f[x] = hg.f32(x) / 10
+    """
     return cast(Float(32), e)
 
 
-def f64(e) -> Expr:
+def f64(e: ExprLike) -> Expr:
+    """`e` as Float(64); a Python float keeps double precision: hg.f64(0.1).
+
+    >>> f[x] = hg.f64(img[x]) * hg.f64(0.1)
+    """
     return cast(Float(64), e)
 
 
-def i32(e) -> Expr:
+def i32(e: ExprLike) -> Expr:
+    """`e` as Int(32), truncating floats toward zero; the cast data-dependent indices need.
+
+    >>> f[y, x] = lut[hg.clamp(hg.i32(img[y, x] * 255), 0, 255)]
+    """
     from .types import Int
     return cast(Int(32), e)
 

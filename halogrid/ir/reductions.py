@@ -8,7 +8,7 @@ from __future__ import annotations
 from .. import errors
 from .expr import Call, RVar, Var
 from .func import Func
-from .ops import cast, to_expr
+from .ops import ExprLike, cast, to_expr
 from .visit import collect
 
 def _inline_reduction(kind: str, expr) -> Call:
@@ -34,17 +34,41 @@ def _inline_reduction(kind: str, expr) -> Call:
     return Call(func, tuple(free), 0)
 
 
-def sum(expr) -> Call:  # noqa: A001 - Halide's name
+def sum(expr: ExprLike) -> Call:  # noqa: A001 - Halide's name
+    """The sum of `expr` over every point of the RDoms it uses (an inline reduction:
+    an anonymous Func over the free Vars of `expr`, as Halide builds it).
+
+    >>> r = hg.RDom([(-1, 3), (-1, 3)])
+    >>> blur[y, x] = hg.sum(img[y + r.y, x + r.x]) / 9
+    """
     return _inline_reduction("sum", expr)
 
 
-def product(expr) -> Call:
+def product(expr: ExprLike) -> Call:
+    """The product of `expr` over every point of the RDoms it uses (an inline reduction:
+    an anonymous Func over the free Vars of `expr`, as Halide builds it).
+
+    >>> r = hg.RDom([(-1, 3), (-1, 3)])
+    >>> f[x] = hg.product(1.0 + img[x, r])
+    """
     return _inline_reduction("product", expr)
 
 
-def maximum(expr) -> Call:
+def maximum(expr: ExprLike) -> Call:
+    """The largest value of `expr` over the RDoms it uses (an inline reduction:
+    an anonymous Func over the free Vars of `expr`, as Halide builds it).
+
+    >>> r = hg.RDom([(-1, 3), (-1, 3)])
+    >>> dilate[y, x] = hg.maximum(img[y + r.y, x + r.x])
+    """
     return _inline_reduction("maximum", expr)
 
 
-def minimum(expr) -> Call:
+def minimum(expr: ExprLike) -> Call:
+    """The smallest value of `expr` over the RDoms it uses (an inline reduction:
+    an anonymous Func over the free Vars of `expr`, as Halide builds it).
+
+    >>> r = hg.RDom([(-1, 3), (-1, 3)])
+    >>> erode[y, x] = hg.minimum(img[y + r.y, x + r.x])
+    """
     return _inline_reduction("minimum", expr)

@@ -15,7 +15,13 @@ from .. import errors
 
 @dataclass(frozen=True)
 class Type:
-    """A scalar type: code is 'int', 'uint', 'float' or 'bool'; bits its width."""
+    """A scalar type: code is 'int', 'uint', 'float' or 'bool'; bits its width.
+
+    Made by hg.Int/UInt/Float/Bool; `t.dtype` is its NumPy dtype.
+
+    >>> hg.Float(32).dtype
+    dtype('float32')
+    """
 
     code: str
     bits: int
@@ -65,21 +71,37 @@ def _limits(t: Type):
 
 
 def Int(bits: int = 32) -> Type:
+    """The signed integer type of `bits` bits (8, 16, 32 or 64).
+
+    >>> hist = hg.Func("hist"); hist[x] = hg.cast(hg.Int(32), 0)
+    """
     _check_bits("Int", bits, (8, 16, 32, 64))
     return Type("int", bits)
 
 
 def UInt(bits: int = 32) -> Type:
+    """The unsigned integer type of `bits` bits (8, 16, 32 or 64).
+
+    >>> img = hg.ImageParam(hg.UInt(8), 2, "img")   # an 8-bit image
+    """
     _check_bits("UInt", bits, (8, 16, 32, 64))
     return Type("uint", bits)
 
 
 def Float(bits: int = 32) -> Type:
+    """The floating-point type of `bits` bits (32 or 64).
+
+    >>> inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    """
     _check_bits("Float", bits, (32, 64))
     return Type("float", bits)
 
 
 def Bool() -> Type:
+    """The boolean type (comparisons have it; a NumPy bool array is a Bool input).
+
+    >>> mask = hg.ImageParam(hg.Bool(), 2, "mask")
+    """
     return Type("bool", 1)
 
 

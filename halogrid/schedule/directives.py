@@ -11,13 +11,23 @@ loop raises a ScheduleError here; what needs the consumer's final schedule
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeVar, Union
+
 from .. import errors
+from ..ir.expr import RVar, Var
 from . import legality
 from .state import FuncSchedule, func_schedule, stage_schedule
 
 __all__ = ["FuncSchedule", "Stage", "install", "schedule_of"]
 
 schedule_of = func_schedule
+
+if TYPE_CHECKING:
+    from ..ir.func import Func
+
+VarLike = Union[Var, RVar, str]
+"""A loop variable as the directives take it: an hg.Var, an RVar (r.x) or its name."""
+S = TypeVar("S")  # the receiver a directive returns: a Func or a Stage
 
 
 def _name(v) -> str:
@@ -214,17 +224,6 @@ def _atomic(t: _Target) -> None:
     t.s.atomic = True
 
 
-def _with_target(name: str, body, text=None):
-    def method(self, *args, **kwargs):
-        func, index = _receiver(self)
-        t = _Target(func, index, text(*args) if text else _text(name, *args))
-        body(t, *args, **kwargs)
-        return self
-    method.__name__ = name
-    method.__doc__ = body.__doc__
-    return method
-
-
 def _receiver(obj) -> tuple:
     if isinstance(obj, Stage):
         return obj.func, obj.index
@@ -246,16 +245,102 @@ def _tile(t: _Target, x, y, *rest) -> None:
     _reorder(t, xi, yi, xo, yo)
 
 
-_LOOP_DIRECTIVES = {
-    "split": _split, "fuse": _fuse, "tile": _tile, "reorder": _reorder,
-    "parallel": _parallel, "rfactor": _rfactor, "atomic": _atomic,
-    "vectorize": lambda t, v, n=None: _vector_like(t, v, n, "vectorized", "vi"),
-    "unroll": lambda t, v, n=None: _vector_like(t, v, n, "unrolled", "ui"),
-}
+def _apply(receiver, name: str, body, *args, extra: tuple = ()):
+    """Run directive `body(target, *args, *extra)` on the definition `receiver` (a Func
+    or a Stage) names; error messages show the call as `name(*args)`, Nones left out."""
+    func, index = _receiver(receiver)
+    shown = [a for a in args if a is not None]
+    body(_Target(func, index, _text(name, *shown)), *args, *extra)
+    return receiver
 
 
-class Stage:
-    """`f.update(i)`: the i-th update definition, with the loop directives of a Func."""
+class LoopDirectives:
+    """The loop directives of one definition: a Func's pure definition, or `f.update(i)`.
+
+    Each returns its receiver, so calls chain: `f.split(x, xo, xi, 8).parallel(y)`.
+    Loop variables are hg.Vars, RVars (r.x) or their names."""
+
+    def split(self: S, var: VarLike, outer: VarLike, inner: VarLike, factor: int) -> S:
+        """Split loop `var` into `outer` and `inner` loops; `inner` runs `factor` iterations.
+
+        >>> f.split(x, xo, xi, 8)          # for xo: for xi in range(8): x = xo * 8 + xi
+        """
+        return _apply(self, "split", _split, var, outer, inner, factor)
+
+    def fuse(self: S, inner: VarLike, outer: VarLike, fused: VarLike) -> S:
+        """Merge loop `outer` and the loop `inner` directly inside it into one loop `fused`.
+
+        >>> f.fuse(x, y, xy)               # one loop over every (y, x)
+        """
+        return _apply(self, "fuse", _fuse, inner, outer, fused)
+
+    def tile(self: S, x: VarLike, y: VarLike, xo: VarLike, yo: VarLike, xi: VarLike | int,
+             yi: VarLike | int | None = None, xfactor: int | None = None,
+             yfactor: int | None = None) -> S:
+        """Split `x` and `y` by `xfactor`, `yfactor` and order the loops yo, xo, yi, xi.
+
+        >>> f.tile(x, y, xo, yo, xi, yi, 32, 8)
+        >>> f.tile(x, y, xi, yi, 32, 8)    # the outer loops keep the names x and y
+        """
+        args = tuple(a for a in (xo, yo, xi, yi, xfactor, yfactor) if a is not None)
+        return _apply(self, "tile", _tile, x, y, *args)
+
+    def reorder(self: S, *vars: VarLike) -> S:
+        """Order the listed loops, innermost first (as in Halide); others keep their places.
+
+        >>> f.reorder(y, x)                # y becomes the innermost loop
+        """
+        return _apply(self, "reorder", _reorder, *vars)
+
+    def parallel(self: S, var: VarLike, task_size: int | None = None) -> S:
+        """Run the iterations of loop `var` on the thread pool (split by `task_size` first).
+
+        >>> f.parallel(y)
+        >>> f.parallel(y, 16)              # tasks of 16 rows
+        """
+        return _apply(self, "parallel", _parallel, var, task_size)
+
+    def vectorize(self: S, var: VarLike, factor: int | None = None) -> S:
+        """Vectorise loop `var` (after splitting off an inner loop of `factor` lanes).
+
+        >>> f.vectorize(x, 8)
+        """
+        return _apply(self, "vectorize", _vector_like, var, factor, extra=("vectorized", "vi"))
+
+    def unroll(self: S, var: VarLike, factor: int | None = None) -> S:
+        """Unroll loop `var` (after splitting off an inner loop of `factor` iterations).
+
+        >>> f.unroll(x, 4)
+        """
+        return _apply(self, "unroll", _vector_like, var, factor, extra=("unrolled", "ui"))
+
+    def rfactor(self: S, rvar: VarLike | list, var: VarLike | None = None) -> S:
+        """Make an associative reduction parallel: each value of the new pure Var `var`
+        reduces its own slice of reduction loop `rvar` into private partials, which are
+        then merged (Halide's rfactor; `rfactor([(r.y, v)])` is accepted too).
+
+        >>> f.update(0).rfactor(r.y, v).parallel(v)
+        """
+        args = (rvar,) if var is None else (rvar, var)
+        return _apply(self, "rfactor", _rfactor, *args)
+
+    def atomic(self: S) -> S:
+        """Let parallel iterations of a `+=`/`-=` update add to shared cells atomically.
+
+        >>> hist.update(0).atomic().parallel(r.y)
+        """
+        return _apply(self, "atomic", _atomic)
+
+
+_LOOP_DIRECTIVES = ("split", "fuse", "tile", "reorder", "parallel", "vectorize", "unroll",
+                    "rfactor", "atomic")
+
+
+class Stage(LoopDirectives):
+    """`f.update(i)`: the i-th update definition, with the loop directives of a Func.
+
+    >>> f.update(0).parallel(y)
+    """
 
     def __init__(self, func, index: int):
         self.func, self.index = func, index
@@ -267,8 +352,11 @@ class Stage:
         return f"{self.func.name}.update({self.index - 1})"
 
 
-def update(func, i: int = 0) -> Stage:
-    """The Stage of update definition i (0-based), for scheduling it."""
+def update(func: Func, i: int = 0) -> Stage:
+    """The Stage of update definition i (0-based), for scheduling it.
+
+    >>> hist.update(0).atomic().parallel(r.y)
+    """
     n = len(func.definitions) - 1
     if not isinstance(i, int) or not 0 <= i < max(n, 0):
         raise errors.schedule_error(func.name, f"update({i})",
@@ -279,15 +367,22 @@ def update(func, i: int = 0) -> Stage:
 
 # ---- where a Func is computed and stored ------------------------------------------
 
-def compute_root(func):
-    """Compute all of `func` before its consumers, into its own buffer."""
+def compute_root(func: Func) -> Func:
+    """Compute all of `func` before its consumers, into its own buffer.
+
+    >>> blur_x.compute_root()
+    """
     s = schedule_of(func)
     s.compute, s.compute_at = "root", None
     return func
 
 
-def compute_inline(func):
-    """Substitute `func`'s definition into every use (pure Funcs only)."""
+def compute_inline(func: Func) -> Func:
+    """Substitute `func`'s definition into every use (pure Funcs only; the default for
+    them, as in Halide).
+
+    >>> gray.compute_inline()
+    """
     if len(func.definitions) > 1:
         raise errors.schedule_error(
             func.name, "compute_inline()", "it has update definitions, which need storage",
@@ -305,24 +400,33 @@ def _at(func, consumer, var, directive: str) -> tuple:
     return consumer, _name(var)
 
 
-def compute_at(func, consumer, var):
-    """Compute `func` inside `consumer`'s loop over `var`, per iteration, on the region it needs."""
+def compute_at(func: Func, consumer: Func, var: VarLike) -> Func:
+    """Compute `func` inside `consumer`'s loop over `var`, per iteration, on the region it needs.
+
+    >>> blur_x.compute_at(blur_y, y)      # the rows of blur_x each row of blur_y reads
+    """
     directive = f"compute_at({getattr(consumer, 'name', consumer)}, {_safe_name(var)})"
     s = schedule_of(func)
     s.compute, s.compute_at = "at", _at(func, consumer, var, directive)
     return func
 
 
-def store_at(func, consumer, var):
-    """Allocate `func`'s buffer inside `consumer`'s loop over `var` (compute_at goes inside)."""
+def store_at(func: Func, consumer: Func, var: VarLike) -> Func:
+    """Allocate `func`'s buffer inside `consumer`'s loop over `var` (compute_at goes inside).
+
+    >>> blur_x.store_at(blur_y, yo).compute_at(blur_y, y)
+    """
     directive = f"store_at({getattr(consumer, 'name', consumer)}, {_safe_name(var)})"
     s = schedule_of(func)
     s.store, s.store_at = "at", _at(func, consumer, var, directive)
     return func
 
 
-def store_root(func):
-    """Allocate `func`'s buffer once, at the top, for all of its compute_at iterations."""
+def store_root(func: Func) -> Func:
+    """Allocate `func`'s buffer once, at the top, for all of its compute_at iterations.
+
+    >>> blur_x.store_root().compute_at(blur_y, y)
+    """
     s = schedule_of(func)
     s.store, s.store_at = "root", None
     return func
@@ -337,9 +441,8 @@ def _safe_name(v) -> str:
 
 def install(func_class) -> None:
     """Give Func (and Stage) the directive methods; ir/ knows nothing of schedules."""
-    for name, body in _LOOP_DIRECTIVES.items():
-        setattr(func_class, name, _with_target(name, body))
-        setattr(Stage, name, _with_target(name, body))
+    for name in _LOOP_DIRECTIVES:
+        setattr(func_class, name, vars(LoopDirectives)[name])
     func_class.update = update
     func_class.compute_root = compute_root
     func_class.compute_inline = compute_inline
