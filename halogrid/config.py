@@ -8,6 +8,9 @@ HALOGRID_CACHE_DIR where compiled modules live (default: the user cache dir).
 HALOGRID_PARALLEL_MIN_WORK  outputs with fewer elements run serially (default 32768).
 HALOGRID_COMPILE_JOBS processes compiling a new pipeline's kernels at once: 2 (default)
                   forks one helper on its first call (codegen/compile_jobs.py), 1 none.
+HALOGRID_PROGRESS  compile progress on stderr (codegen/progress.py): 'auto' (default: a
+                  bar on a terminal, else log lines only once a compile has run for
+                  HALOGRID_PROGRESS_AFTER seconds, default 2), '1' always, '0' never.
 HALOGRID_THREADING numba threading layer for parallel loops nested in serial ones, the
                   only ones still compiled as prange (default 'omp' with
                   OMP_WAIT_POLICY=PASSIVE, else 'workqueue'); a NUMBA_THREADING_LAYER
@@ -69,6 +72,24 @@ def compile_jobs() -> int:
         return int(os.environ.get("HALOGRID_COMPILE_JOBS", "2"))
     except ValueError:
         return 2
+
+
+def progress_mode() -> str:
+    """HALOGRID_PROGRESS: 'auto', 'on' (1/on/yes/true) or 'off' (0/off/no/false)."""
+    value = os.environ.get("HALOGRID_PROGRESS", "auto").strip().lower()
+    if value in ("1", "on", "yes", "true"):
+        return "on"
+    if value in ("0", "off", "no", "false"):
+        return "off"
+    return "auto"
+
+
+def progress_after() -> float:
+    """HALOGRID_PROGRESS_AFTER: seconds of compiling before 'auto' mode logs progress."""
+    try:
+        return float(os.environ.get("HALOGRID_PROGRESS_AFTER", "2"))
+    except ValueError:
+        return 2.0
 
 
 def dump_dir() -> str | None:

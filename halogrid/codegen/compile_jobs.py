@@ -16,25 +16,33 @@ that is missing from the cache for any reason) compiles on first call as usual; 
 child exits with os._exit, running no atexit hooks or buffered writes of the parent.
 The fork happens while this thread holds Numba's compiler lock, so no other thread is
 inside LLVM at that moment. Used only where os.fork exists, with more than one CPU the
-process may run on, with Numba's JIT on, and unless HALOGRID_COMPILE_JOBS=1.
+process may run on, and unless HALOGRID_COMPILE_JOBS=1; otherwise this process compiles
+every kernel here, before the run, all the same (with Numba's JIT on). Either way the
+kernels compiled / total are reported on stderr when the compile is long (progress.py).
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+import time
 import types
 
 import numba
 from numba.core.compiler_lock import global_compiler_lock
 
 from .. import config
-from . import externs, launch
+from . import externs, launch, progress
 
 
 def available() -> bool:
-    return (hasattr(os, "fork") and _usable_cpus() > 1 and config.compile_jobs() > 1
-            and not numba.config.DISABLE_JIT)
+    """Whether `precompile` can run: Numba's JIT is on (kernels are dispatchers)."""
+    return not numba.config.DISABLE_JIT
+
+
+def _helper_allowed() -> bool:
+    """Whether a helper process may compile half of the kernels (see the module doc)."""
+    return hasattr(os, "fork") and _usable_cpus() > 1 and config.compile_jobs() > 1
 
 
 def _usable_cpus() -> int:
@@ -85,23 +93,46 @@ def _split(jobs: list) -> tuple[list, list]:
 
 
 def precompile(module, args: tuple, check) -> None:
-    """Compile the kernels one run of `module.run(*args)` calls (see the module doc)."""
+    """Compile the kernels one run of `module.run(*args)` calls (see the module doc),
+    reporting kernels compiled / total (progress.py)."""
     jobs = signatures(module, args, check)
-    if len(jobs) < 2:
+    if not jobs:
         return
-    mine, theirs = _split(jobs)
+    mine, theirs = _split(jobs) if len(jobs) > 1 and _helper_allowed() else (jobs, [])
+    names = {id(getattr(k, "kernel", k)): n for n, k in vars(module).items()
+             if n.startswith("kernel_")}
+    report = progress.CompileProgress(len(jobs))
+    pid = _fork_helper(theirs, names) if theirs else None
+    try:
+        for kernel, sig in mine:
+            _compile(kernel, sig, names, report)
+    finally:
+        if pid is not None:
+            os.waitpid(pid, 0)
+            report.advance(len(theirs))
+        report.close()
+
+
+def _compile(kernel, sig, names: dict, report) -> None:
+    """Compile one kernel; its time goes to HALOGRID_DEBUG=1 (from either process)."""
+    start = time.perf_counter()
+    kernel.compile(sig)
+    config.trace(1, f"compiled {names.get(id(kernel), 'kernel')} in "
+                    f"{time.perf_counter() - start:.2f} s (pid {os.getpid()})")
+    if report is not None:
+        report.advance()
+
+
+def _fork_helper(jobs: list, names: dict) -> int:
+    """Fork the child that compiles `jobs` into Numba's cache; returns its pid."""
     with global_compiler_lock:
         pid = os.fork()
         if pid == 0:  # the child: compile into the on-disk cache, then leave
             status = 1
             try:
-                for kernel, sig in theirs:
-                    kernel.compile(sig)
+                for kernel, sig in jobs:
+                    _compile(kernel, sig, names, None)
                 status = 0
             finally:
                 os._exit(status)
-    try:
-        for kernel, sig in mine:
-            kernel.compile(sig)
-    finally:
-        os.waitpid(pid, 0)
+    return pid
