@@ -83,8 +83,9 @@ def check_gradients(loss: Func, inputs: dict, directions: int = 3, eps: float | 
     `eps`, `rtol`, `atol` default per dtype (float64: 1e-6, 1e-5, 1e-12; float32: 1e-3,
     1e-2, 1e-6). `shapes` is the output shape of a non-0-D loss (default: the shape of
     the first checked ImageParam, then of the first input by name, of as many
-    dimensions); it is then seeded with a random output adjoint. `gradients` ({w: Func}) replaces d[w] by a Func of your own, e.g. a
-    hand-written gradient. Other inputs of the pipeline go by name in `bindings`.
+    dimensions); it is then seeded with a random output adjoint. `gradients`
+    ({w: Func}) replaces d[w] by a Func of your own, e.g. a hand-written gradient.
+    Other inputs of the pipeline go by name in `bindings`.
     Raises hg.GradientCheckError (an AssertionError) naming the input, the direction,
     both values and the relative error; else returns the report.
 
@@ -94,6 +95,7 @@ def check_gradients(loss: Func, inputs: dict, directions: int = 3, eps: float | 
     out_shape = _loss_shape(loss, shapes, wrt, bindings)
     rng = np.random.default_rng(seed)
     u = None if not out_shape else rng.standard_normal(out_shape)
+    _check_overrides(gradients or {}, wrt)
     check = _Checker(loss, wrt, out_shape, u, gradients or {}, target, bindings)
     rows = [check.row(i, k, np.asarray(rng.standard_normal(np.shape(value))), eps, rtol, atol)
             for i, (_, value) in enumerate(wrt) for k in range(directions)]
@@ -221,6 +223,15 @@ def _tangent_input(obj, bindings):
     if isinstance(obj, Param):
         return Param(obj.type, name, 0.0)
     return ImageParam(obj.type(), obj.dimensions(), name)
+
+
+def _check_overrides(gradients: dict, wrt) -> None:
+    """Every gradients= key is a checked input (else its Func would go unchecked)."""
+    for key in gradients:
+        if not any(key is obj for obj, _ in wrt):
+            raise errors.not_differentiable(
+                f"with respect to {getattr(key, 'name', key)!r} in check_gradients", "it has a "
+                "gradients= entry but is not in the inputs to check", "Add it to the inputs")
 
 
 def _override(gradients: dict, obj):

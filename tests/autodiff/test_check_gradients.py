@@ -139,9 +139,13 @@ def test_checker_errors_name_what_is_wrong(f64_case):
     flat = hg.Func("flat")
     flat[y] = hg.f64(0.0)
     cases = [
-        (dict(inputs={n: np.zeros(SHAPE, np.int32)}), "with respect to 'n' in check_gradients: it has integer type"),
+        (dict(inputs={n: np.zeros(SHAPE, np.int32)}),
+         "with respect to 'n' in check_gradients: it has integer type"),
         (dict(inputs={loss: 1.0}), "only inputs (Buffer, ImageParam, Param) can be checked"),
-        (dict(inputs={img: values[img]}, gradients={img: flat}), "its gradients= entry is not a Func of the input's dimensions"),
+        (dict(inputs={img: values[img]}, gradients={img: flat}),
+         "its gradients= entry is not a Func of the input's dimensions"),
+        (dict(inputs={img: values[img]}, gradients={gain: flat}),
+         "'gain' in check_gradients: it has a gradients= entry but is not in the inputs"),
     ]
     for kwargs, message in cases:
         with pytest.raises(hg.DifferentiationError) as info:

@@ -339,7 +339,7 @@ def test_data_dependent_indices_have_no_tangent(rng):
     index and the integer histogram carry none (no VJP: reverse mode refuses the
     histogram's computed-location update although it is integer)."""
     x = hg.Var("x")
-    img, lut, w = hg.ImageParam(F64, 1, "img"), hg.ImageParam(F64, 1, "lut"), hg.ImageParam(F64, 1, "w")
+    img, lut, w = (hg.ImageParam(F64, 1, n) for n in ("img", "lut", "w"))
     idx = hg.clamp(hg.i32(img[x] * 8.0), 0, 7)
     r = hg.RDom([(0, 8)], name="r")
     hist = hg.Func("hist")
@@ -496,7 +496,8 @@ def test_seed_errors_name_the_input_and_the_fix():
     buf = hg.Buffer(np.zeros((3, 4)), name="buf")
     p = hg.Param(F64, "p", 1.0)
     cases = [({n: np.zeros(3)}, "with respect to 'n': it has integer type"),
-             ({a: np.zeros(3)}, "along the tangent of 'a': the tangent has 1 dimension(s), the input 2"),
+             ({a: np.zeros(3)},
+              "along the tangent of 'a': the tangent has 1 dimension(s), the input 2"),
              ({buf: np.zeros((4, 3))}, "along the tangent of 'buf': the tangent has shape (4, 3)"),
              ({p: np.zeros(2)}, "along the tangent of 'p': a Param's tangent is a number"),
              ({p: hg.Param(hg.Float(32), "q")}, "the tangent Param has type"),
