@@ -14,8 +14,10 @@ float32: nothing is rebuilt), so float32 gets a larger step and a looser rtol. T
 perturbed inputs are formed in float64 and rounded to the input's dtype; `v_h`, the step
 actually taken divided by 2h, is the direction the adjoint is applied to, so input
 rounding is no error. Every difference and inner product is accumulated in float64.
-Two values a, b agree when |a - b| <= atol + rtol * max(|a|, |b|, <|d[w]|, |v|>): the
-last term keeps cancellation between the terms of an inner product from failing a check.
+Two values a, b agree when |a - b| <= atol + rtol * max(|a|, |b|) + rounding, where
+rounding = 8 ulp <|d[w]|, |v|> (the gradient is rounded to the pipeline's type) plus,
+for finite differences, ulp <|u|, |L(w+)| + |L(w-)|> / 2h (the loss's own rounding);
+ulp is the loss type's machine epsilon.
 
 Invariant: one pipeline [loss, d[w]..., t[loss]] is compiled once; tangents are
 ImageParams/Params bound per call, so every evaluation reuses it.
@@ -179,34 +181,47 @@ class _Checker:
         """<u, a> in float64 (u = 1 for a 0-D loss)."""
         return float(np.sum(a)) if self.u is None else float(np.vdot(self.u, a))
 
+    def _magnitude(self, a: np.ndarray) -> float:
+        """<|u|, |a|>: the size of what <u, a> sums."""
+        return float(np.sum(np.abs(a))) if self.u is None else float(
+            np.vdot(np.abs(self.u), np.abs(a)))
+
+    def _derivatives(self, i: int, v, h: float):
+        """[(what, value, direction taken, rounding noise)] of fd and forward mode."""
+        obj, x = self.wrt[i]
+        x64, ulp = x.astype(np.float64), float(np.finfo(self.loss.type().dtype).eps)
+        plus, minus = (x64 + h * v).astype(x.dtype), (x64 - h * v).astype(x.dtype)
+        v_h = (plus.astype(np.float64) - minus.astype(np.float64)) / (2 * h)
+        hi = self.run({**self.base, str(obj.name): plus}, {})[0]
+        lo = self.run({**self.base, str(obj.name): minus}, {})[0]
+        fd_noise = ulp * (self._magnitude(hi) + self._magnitude(lo)) / (2 * h)
+        v_t = v.astype(x.dtype)
+        forward = self.run(self.base, {str(self.tangent_inputs[i].name): v_t})[2]
+        return [("finite differences", self._pair(hi - lo) / (2 * h), v_h, fd_noise),
+                ("forward mode", self._pair(forward), v_t.astype(np.float64), 0.0)]
+
     def row(self, i: int, k: int, v, eps, rtol, atol) -> GradientRow:
         """Direction k of input i: the three directional derivatives, compared."""
         obj, x = self.wrt[i]
-        name = str(obj.name)
         h, rtol_d, atol_d = _defaults(x.dtype)
         h, atol = (h if eps is None else eps), (atol_d if atol is None else atol)
         if rtol is None:
             rtol = max(rtol_d, _defaults(self.loss.type().dtype)[1])
-        x64 = x.astype(np.float64)
-        plus, minus = (x64 + h * v).astype(x.dtype), (x64 - h * v).astype(x.dtype)
-        v_h = (plus.astype(np.float64) - minus.astype(np.float64)) / (2 * h)
-        hi = self.run({**self.base, name: plus}, {})[0]
-        lo = self.run({**self.base, name: minus}, {})[0]
-        fd = self._pair(hi - lo) / (2 * h)
+        ulp = float(np.finfo(self.loss.type().dtype).eps)
         g = self.grads[i]
-        v_t = v.astype(x.dtype)
-        forward = self._pair(self.run(self.base, {str(self.tangent_inputs[i].name): v_t})[2])
-        row = GradientRow(name, k, float(np.linalg.norm(g)), fd, float(np.vdot(g, v_h)),
-                          forward, 0.0)
-        for what, expected, direction in (("finite differences", fd, v_h),
-                                          ("forward mode", forward, v_t)):
-            got = float(np.vdot(g, direction.astype(np.float64)))
-            size = max(abs(expected), abs(got), float(np.vdot(np.abs(g), np.abs(direction))))
+        found = self._derivatives(i, v, h)
+        row = GradientRow(str(obj.name), k, float(np.linalg.norm(g)), found[0][1],
+                          float(np.vdot(g, found[0][2])), found[1][1], 0.0)
+        for what, expected, direction, noise in found:
+            got = float(np.vdot(g, direction))
+            size = max(abs(expected), abs(got))
+            rounding = 8 * ulp * float(np.vdot(np.abs(g), np.abs(direction))) + noise
+            allowed = atol + rtol * size + rounding
             rel = abs(expected - got) / size if size > 0 else 0.0
             row.rel_err = max(row.rel_err, rel)
-            if row.error is None and abs(expected - got) > atol + rtol * size:
-                row.error = errors.gradient_mismatch(str(self.loss.name), name, k, what,
-                                                     expected, got, rel, rtol)
+            if row.error is None and abs(expected - got) > allowed:
+                row.error = errors.gradient_mismatch(str(self.loss.name), str(obj.name), k,
+                                                     what, expected, got, rel, allowed)
         return row
 
 
