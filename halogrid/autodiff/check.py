@@ -151,9 +151,11 @@ class _Checker:
     """The compiled pipeline [loss, gradients..., t[loss]] and its evaluations."""
 
     def __init__(self, loss, wrt, out_shape, u, gradients, target, bindings):
-        self.loss, self.wrt, self.out_shape, self.u = loss, wrt, out_shape, u
-        d = propagate_adjoints(loss) if u is None else propagate_adjoints(
-            loss, u.astype(loss.type().dtype))
+        if u is not None:  # the seed as the pipeline holds it, so all three modes share it
+            u = u.astype(loss.type().dtype)
+        self.loss, self.wrt, self.out_shape = loss, wrt, out_shape
+        self.u = None if u is None else u.astype(np.float64)
+        d = propagate_adjoints(loss) if u is None else propagate_adjoints(loss, u)
         self.tangent_inputs = [_tangent_input(obj, bindings) for obj, _ in wrt]
         t = propagate_tangents({obj: tan for (obj, _), tan in zip(wrt, self.tangent_inputs)})
         grads = [_override(gradients, obj) or d[obj] for obj, _ in wrt]
