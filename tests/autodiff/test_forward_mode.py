@@ -458,23 +458,34 @@ def test_tangent_of_a_tangent_and_adjoint_of_a_tangent(rng):
     np.testing.assert_allclose(got_back, second * dv * dw, rtol=1e-12)
 
 
-def test_scheduled_tangents_give_the_default_schedules_values(rng):
+def _scheduling_case():
+    """A pure stage and a max reduction (its tangent a dual Func) over a boundary."""
     y, x = hg.Var("y"), hg.Var("x")
     img = hg.ImageParam(F64, 2, "img")
     bc = hg.BoundaryConditions.mirror_image(img)
+    r = hg.RDom([(-1, 3)], name="r")
     mid = hg.Func("mid")
     mid[y, x] = hg.sqrt(bc[y, x - 1] ** 2 + 1.0) * bc[y + 1, x]
     out = hg.Func("out")
-    out[y, x] = mid[y - 1, x] * mid[y, x + 2]
-    v = rng.standard_normal(SHAPE)
-    data = rng.standard_normal(SHAPE)
+    out[y, x] = mid[y - 1, x] * mid[y, x + 2] + hg.maximum(bc[y, x + r] * mid[y, x])
+    return img, mid, out
+
+
+def test_scheduled_and_auto_scheduled_tangents_give_the_default_schedules_values(rng):
+    y, x, xo, xi = hg.Var("y"), hg.Var("x"), hg.Var("xo"), hg.Var("xi")
+    v, data = rng.standard_normal(SHAPE), rng.standard_normal(SHAPE)
+    img, _, out = _scheduling_case()
     plain = hg.propagate_tangents({img: v})[out].realize(list(SHAPE), img=data)
+    img, mid, out = _scheduling_case()
     t = hg.propagate_tangents({img: v})
     t[mid].compute_root().vectorize(x, 4)
-    xo, xi = hg.Var("xo"), hg.Var("xi")
     t[out].split(x, xo, xi, 2).parallel(y)
-    scheduled = t[out].realize(list(SHAPE), img=data)
-    np.testing.assert_allclose(scheduled, plain, rtol=1e-14)
+    np.testing.assert_allclose(t[out].realize(list(SHAPE), img=data), plain, rtol=1e-14)
+    img, _, out = _scheduling_case()
+    t = hg.propagate_tangents({img: v})
+    auto = hg.Pipeline([out, t[out]]).auto_schedule()
+    _, got = auto.realize([SHAPE, SHAPE], img=data)
+    np.testing.assert_allclose(got, plain, rtol=1e-14)
 
 
 # ---- what has no tangent, and the errors ---------------------------------------------
