@@ -45,14 +45,17 @@ class Tangents:
         if isinstance(obj, Func):
             _check_float(obj, obj.value_types())
             found = self._walk.tangent_func(obj)
-            return found if found is not None else _zeros(obj.name, obj.args(), obj.value_types())
-        if isinstance(obj, (InputBuffer, Param)):
-            if id(obj) not in self._wrapped:
-                self._wrapped[id(obj)] = (obj, self._walk.seed_func(obj))
-            return self._wrapped[id(obj)][1]
-        raise errors.not_differentiable(
-            f"{obj!r} in forward mode", "it is not a Func, Buffer, ImageParam or Param",
-            "Ask for t[f] of one of those")
+            if found is not None:
+                return found
+        elif not isinstance(obj, (InputBuffer, Param)):
+            raise errors.not_differentiable(
+                f"{obj!r} in forward mode", "it is not a Func, Buffer, ImageParam or Param",
+                "Ask for t[f] of one of those")
+        if id(obj) not in self._wrapped:  # one Func per input or independent Func
+            made = _zeros(obj.name, obj.args(), obj.value_types()) if isinstance(obj, Func) \
+                else self._walk.seed_func(obj)
+            self._wrapped[id(obj)] = (obj, made)
+        return self._wrapped[id(obj)][1]
 
     def __contains__(self, obj) -> bool:
         if isinstance(obj, Func):

@@ -497,6 +497,7 @@ def test_funcs_independent_of_the_seeds_have_zero_tangents():
     f[x] = hg.exp(b[x])
     t = hg.propagate_tangents({a: np.ones(4)})
     assert f not in t and a in t and b not in t
+    assert t[f] is t[f] and t[a] is t[a]
     np.testing.assert_array_equal(t[f].realize([4]), np.zeros(4))
     np.testing.assert_array_equal(t[a].realize([4]), np.ones(4))
 
