@@ -28,3 +28,14 @@ from .autodiff.custom import custom_adjoint  # noqa: F401
 
 _directives.install(Func)
 del _directives
+
+_INTEROP = ("torch", "dask")  # hg.torch, hg.dask: imported on first use, never by the core
+
+
+def __getattr__(name: str):
+    if name in _INTEROP:
+        import importlib
+        module = importlib.import_module(f".interop.{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'halogrid' has no attribute '{name}'")

@@ -142,6 +142,22 @@ def out_of_bounds(func: str, buffer: str, dim: int, lo: int, hi: int, extent: in
         f"hg.BoundaryConditions.repeat_edge({buffer}), or shrink the output.")
 
 
+def out_of_window(func: str, buffer: str, dim: int, lo: int, hi: int,
+                  window: tuple[int, int]) -> BoundsError:
+    return BoundsError(
+        f"Can't compute Func '{func}': it accesses input '{buffer}' in dimension {dim} "
+        f"over [{lo}, {hi}], but the array bound holds only [{window[0]}, {window[1]}] "
+        f"there (its origins=). Bind a window that holds the reads, or shrink the output.")
+
+
+def bad_window(name: str, why: str, fix: str) -> InputError:
+    return InputError(f"Can't place input '{name}' in its image: {why}. {fix}.")
+
+
+def interop_error(what: str, why: str, fix: str) -> InputError:
+    return InputError(f"Can't {what}: {why}. {fix}.")
+
+
 def unbounded_index(func: str, callee: str, dim: int) -> BoundsError:
     return BoundsError(
         f"Can't infer bounds for Func '{func}' accessing '{callee}' in dimension {dim}: "

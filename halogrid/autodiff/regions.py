@@ -1,5 +1,5 @@
 """Closed-form forward regions: where each Func of the forward pipeline is evaluated
-when the loss is computed, as Exprs of input extents, Params and the seed's extents.
+when the loss is computed, as Exprs of input extents, Params and the seed's window.
 
 Invariant: the ranges equal what codegen's bounds inference would compute with every
 Func stored; adjoint contributions are guarded by them so that adjoints vanish outside
@@ -33,17 +33,19 @@ class ForwardRegions:
         return (self.allocated if index == 0 else self.required)[id(func)]
 
 
-def forward_regions(graph, seed_extents: list, routed: set = frozenset()) -> ForwardRegions:
-    """Regions of every Func of `graph` (one output, the loss) in closed form. The
-    boundary conditions in `routed` (invert.routed_boundaries) are inlined, as their
-    adjoints are: they get no region, and what they wrap is bounded by their clamps."""
+def forward_regions(graph, seed_region: list, routed: set = frozenset()) -> ForwardRegions:
+    """Regions of every Func of `graph` (one output, the loss) in closed form;
+    `seed_region`: the loss's region, (min, extent) per dimension. The boundary
+    conditions in `routed` (invert.routed_boundaries) are inlined, as their adjoints
+    are: they get no region, and what they wrap is bounded by their clamps."""
     funcs = [f for f in graph.funcs if id(f) not in routed]
     stages = {id(f): bounds.stages_of(f) for f in funcs}
     result = bounds.infer(funcs, stages, graph.outputs, graph.inputs)
     env: dict = {}
     for f in graph.outputs:
-        for var, extent in zip(result.out_extents[id(f)], seed_extents):
-            env[var] = extent
+        for d, (lo, extent) in enumerate(seed_region):
+            env[result.out_mins[id(f)][d]] = lo
+            env[result.out_extents[id(f)][d]] = extent
     for var, value in result.lets:
         env[var] = simplify(substitute(value, env))
     required, allocated = {}, {}

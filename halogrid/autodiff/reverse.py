@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from .. import errors
 from ..ir import ops
-from ..ir.boundary import constant_exterior
+from ..ir.boundary import constant_exterior, window_exterior
 from ..ir.buffer import Buffer, InputBuffer, Param
-from ..ir.expr import Call, Const, Expr
+from ..ir.expr import Call, Const, Expr, WindowEdge
 from ..ir.func import Definition, Func, RDom
 from ..ir.graph import build_graph
 from ..ir.simplify import simplify
+from ..ir.types import INT32
 from ..ir.visit import mutate_with
 from .backprop import stage_leaves
 from .custom import UserAdjoints
@@ -116,12 +117,12 @@ def propagate_adjoints(loss: Func, adjoint: object = None) -> Derivative:
         raise errors.not_differentiable(f"{loss!r}", "the loss must be a Func",
                                         "Define the loss as a (0-D) Func")
     _check_differentiable(loss)
-    seed, seed_extents = _seed(loss, adjoint)
+    seed, seed_region = _seed(loss, adjoint)
     graph = build_graph([loss])
     level = 1 + max((f.adjoint_level for f in graph.funcs), default=-1)
     set_level(level)
     routed = routed_boundaries(graph.funcs)
-    regions = forward_regions(graph, seed_extents, routed)
+    regions = forward_regions(graph, seed_region, routed)
     walker = _ReverseWalk(graph, regions, routed)
     walker.run(loss, seed)
     return Derivative(walker.final, walker.stage_adjoints)
@@ -138,12 +139,19 @@ def _seed(loss: Func, adjoint):
         seed = adjoint_func(f"d_{loss.name}")
         seed[()] = ops.cast(t, 1)
         return seed, []
-    buf = adjoint if isinstance(adjoint, Buffer) else Buffer(_as_array(adjoint, t), name=f"d_{loss.name}_seed")
+    buf = adjoint if isinstance(adjoint, InputBuffer) else \
+        Buffer(_as_array(adjoint, t), name=f"d_{loss.name}_seed")
     if buf.dimensions() != loss.dimensions() or buf.type() != t:
         raise errors.not_differentiable(
             f"Func '{loss.name}'", f"the output adjoint has {buf.dimensions()} dims of "
             f"{buf.type()}, the Func {loss.dimensions()} of {t}", "Pass an adjoint of f's shape and type")
-    return constant_exterior(buf, 0), [buf.extent_expr(d) for d in range(buf.dimensions())]
+    dims = range(buf.dimensions())
+    if isinstance(buf, Buffer):  # the region is the array's shape
+        zero = Const(INT32, 0)
+        return constant_exterior(buf, 0), [(zero, buf.extent_expr(d)) for d in dims]
+    # an ImageParam seed: the region is the window its array holds (origins= of a call)
+    edges = [(WindowEdge(buf, d, "min"), WindowEdge(buf, d, "max")) for d in dims]
+    return window_exterior(buf, 0), [(lo, simplify(hi - lo + 1)) for lo, hi in edges]
 
 
 def _as_array(a, t):

@@ -179,6 +179,22 @@ def store(key: str, driver: str, kernels: dict[str, str], meta: dict):
     return _MEMORY[key]
 
 
+def entry_sources(key: str) -> tuple[str, dict[str, str], dict]:
+    """(driver source, {kernel global name: kernel source}, metadata) of a stored entry:
+    what `store` needs to recreate it in another process or machine (hg.dask ships it
+    to its workers)."""
+    py_path, meta_path = _paths(key)
+    with open(meta_path, encoding="utf-8") as fh:
+        meta = json.load(fh)
+    with open(py_path, encoding="utf-8") as fh:
+        driver = fh.read()
+    kernels = {}
+    for name, digest in meta["kernels"].items():
+        with open(_kernel_path(digest), encoding="utf-8") as fh:
+            kernels[name] = fh.read()
+    return driver, kernels, {k: v for k, v in meta.items() if k not in ("driver", "kernels")}
+
+
 def _write_if_changed(path: str, text: str) -> None:
     """Leave an identical file alone: rewriting it would change its mtime, which makes
     Numba drop the compiled code it caches for that file. A missing file is created

@@ -4,7 +4,10 @@ The module defines:
   kernel_<k>(...)  one numba.njit(nogil=True) function per loop nest (outline.py);
                    a chunked kernel takes (chunk_lo, chunk_hi, ...) first and runs
                    its parallel loop over [chunk_lo, chunk_hi)
-  run(*inputs, *params, *output_extents, threads, launch, check)
+  run(*inputs, *params, *input_windows, *outputs_regions, threads, launch, check)
+    input_windows: per input, per dimension: the min and max coordinate its array
+             holds and the whole image's extent (what Extent nodes read);
+    output_regions: per output, its origin per dimension, then its extents;
                    -> (tuple of output buffers, windows)
     threads: numba.get_num_threads() of the caller (the chunk count of private
              accumulators);
@@ -23,13 +26,14 @@ its compile time on.
 
 from __future__ import annotations
 
+from ..ir.expr import Extent, WindowEdge
 from ..ir.simplify import simplify
 from .externs import runner_name
 from .loop_plan import THREADS
 from .lower import Lowered
 from .names import storage_name
 from .outline import Branch, Fill, Kernel, outline
-from .passes.storage import input_storage_name
+from .passes.storage import input_scalar, input_storage_name
 from .pyemit import ExprEmitter, Namer, emit_stmt
 from .stmt import Allocate, ExternCall, FoldPartials, Let, block
 
@@ -47,10 +51,18 @@ from halogrid.codegen.intrinsics import _hg_atomic_add, _hg_div, _hg_mod
 '''
 
 
+def input_scalars(inp) -> list:
+    """The driver's scalars of one input, per dimension: window min, max, whole extent."""
+    return [input_scalar(e) for d in range(inp.dimensions())
+            for e in (WindowEdge(inp, d, "min"), WindowEdge(inp, d, "max"), Extent(inp, d))]
+
+
 def arguments(lowered: Lowered, namer: Namer) -> list[str]:
     names = [namer.storage(input_storage_name(i)) for i in lowered.graph.inputs]
     names += [namer.param(p) for p in lowered.graph.params]
+    names += [namer.var(v) for i in lowered.graph.inputs for v in input_scalars(i)]
     for f in lowered.outputs:
+        names += [namer.var(v) for v in lowered.bounds.out_mins[id(f)]]
         names += [namer.var(v) for v in lowered.bounds.out_extents[id(f)]]
     return names + [namer.var(THREADS)]
 

@@ -32,7 +32,7 @@ from ..ir.buffer import Param
 from ..ir.expr import Const, Extent, Var
 from ..ir.simplify import simplify
 from ..ir.visit import collect
-from .passes.storage import input_storage_name
+from .passes.storage import input_scalar
 from .stmt import (Allocate, AtomicAdd, Block, ExternCall, FoldPartials, For, IfThenElse,
                    Let, Load, Stmt, Store, block, children_of, expand_folds, exprs_of, walk)
 
@@ -179,7 +179,8 @@ def _free(s: Stmt, scope: set, allocated: set, scalars: dict, storages: dict) ->
             elif isinstance(node, Load) and node.storage not in allocated:
                 storages.setdefault(node.storage)
             elif isinstance(node, Extent):
-                storages.setdefault(input_storage_name(node.buffer))
+                v = input_scalar(node)
+                scalars.setdefault(("var", v.name), v)
     if isinstance(s, (Store, AtomicAdd)) and s.storage not in allocated:
         storages.setdefault(s.storage)
     if isinstance(s, Allocate):

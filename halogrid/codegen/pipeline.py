@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 from .. import config, errors
 from ..ir.buffer import Buffer
 from ..ir.graph import build_graph
-from . import binding, cache, compile_jobs, externs
+from . import binding, cache, compile_jobs, externs, origins
 from . import launch as launcher
 from . import profiler
 
@@ -121,7 +121,9 @@ class Pipeline:
         module, meta = hit
         config.trace(1, f"compile {key}: {1e3 * (time.perf_counter() - start):.1f} ms "
                         "(Numba compiles on first call)")
-        return CompiledPipeline(graph, module, meta, fresh)
+        compiled = CompiledPipeline(graph, module, meta, fresh)
+        compiled.key = key  # its cache entry (hg.dask ships it to worker processes)
+        return compiled
 
     def realize(self, shape: Sequence[int] | Sequence[Sequence[int]] | None = None,
                 target: str = "cpu", **inputs) -> np.ndarray | tuple:
@@ -179,15 +181,21 @@ class CompiledPipeline:
         return sorted(((t.name, t.calls, t.seconds) for t in timed), key=lambda r: -r[2])
 
     def _run(self, shapes, kwargs, wrap_launch=None):
+        kwargs = dict(kwargs)
+        placing = {k: kwargs.pop(k, None) for k in _WINDOW_OPTIONS}
         for name in kwargs:
             if name not in self.input_names:
                 raise errors.unknown_input(name, self.input_names)
         arrays = [self._bind_array(inp, kwargs) for inp in self.graph.inputs]
         params = [self._bind_param(p, kwargs) for p in self.graph.params]
         shapes = self._output_shapes(shapes, arrays)
+        windows = origins.input_windows(self.graph.inputs, arrays, placing["origins"],
+                                        placing["full_shapes"])
+        out_mins = origins.output_origins(self.graph.outputs, placing["out_origins"])
         extents = [int(e) for s in shapes for e in s]
+        regions = [v for o, s in zip(out_mins, shapes) for v in (*o, *s)]
         threads = max(numba.get_num_threads(), 1)
-        args = arrays + params + extents + [threads]
+        args = arrays + params + windows + regions + [threads]
         launch = launcher.serial  # too little work to pay a thread hand-off
         if threads > 1 and _elements(shapes) >= config.parallel_min_work():
             launch = launcher.parallel(threads)
@@ -196,13 +204,13 @@ class CompiledPipeline:
 
         def check(reads) -> None:
             if all(e > 0 for e in extents):
-                self._check_reads(reads, arrays)
+                self._check_reads(reads, arrays, windows)
         if self._precompile:
             self._precompile = False
             if compile_jobs.available():
                 compile_jobs.precompile(self.module, tuple(args), check)
-        buffers, windows = self.module.run(*args, launch, check)
-        return self._outputs(buffers, windows, shapes)
+        buffers, allocations = self.module.run(*args, launch, check)
+        return self._outputs(buffers, allocations, shapes, out_mins)
 
     def _bind_array(self, inp, kwargs) -> np.ndarray:
         name = str(inp.name)
@@ -218,29 +226,39 @@ class CompiledPipeline:
     def _output_shapes(self, shapes, arrays) -> list[tuple]:
         return binding.output_shapes(self.graph, shapes, arrays)
 
-    def _check_reads(self, reads, arrays) -> None:
+    def _check_reads(self, reads, arrays, windows) -> None:
+        inputs = self.graph.inputs
         for (consumer, input_index, dim), (lo, hi) in zip(self.meta["reads"], reads):
-            extent = arrays[input_index].shape[dim] if self.graph.inputs[
-                input_index].dimensions() else 1
-            if lo < 0 or hi >= extent:
-                raise errors.out_of_bounds(consumer, self.graph.inputs[input_index].name,
-                                           dim, lo, hi, extent)
+            if not inputs[input_index].dimensions():
+                continue  # a 0-D input has one element, read at no index
+            first, last = origins.window_of(windows, input_index, inputs, dim)
+            if lo >= first and hi <= last:
+                continue
+            name = inputs[input_index].name
+            if first == 0 and last == arrays[input_index].shape[dim] - 1:
+                raise errors.out_of_bounds(consumer, name, dim, lo, hi, last + 1)
+            raise errors.out_of_window(consumer, name, dim, lo, hi, (first, last))
 
-    def _outputs(self, buffers, windows, shapes):
+    def _outputs(self, buffers, allocations, shapes, out_mins):
         results, k = [], 0
-        for f, window, shape in zip(self.graph.outputs, windows, shapes):
+        for f, allocation, shape, start in zip(self.graph.outputs, allocations, shapes, out_mins):
             values = []
             for _ in f.value_types():
-                values.append(_crop(buffers[k], window, shape))
+                values.append(_crop(buffers[k], allocation, shape, start))
                 k += 1
             results.append(values[0] if len(values) == 1 else tuple(values))
         return results[0] if len(results) == 1 else tuple(results)
 
 
-def _crop(buffer: np.ndarray, window, shape) -> np.ndarray:
+_WINDOW_OPTIONS = ("origins", "full_shapes", "out_origins")  # origins.py
+
+
+def _crop(buffer: np.ndarray, allocation, shape, start) -> np.ndarray:
+    """The requested region [start, start + shape) of an output buffer allocated over
+    `allocation` ((min, extent) per dimension)."""
     if not shape:
         return buffer.reshape(())
-    index = tuple(slice(-lo, -lo + n) for (lo, _), n in zip(window, shape))
-    if all(lo == 0 and ext == n for (lo, ext), n in zip(window, shape)):
+    if all(lo == s and ext == n for (lo, ext), n, s in zip(allocation, shape, start)):
         return buffer
-    return buffer[index]
+    return buffer[tuple(slice(s - lo, s - lo + n)
+                        for (lo, _), n, s in zip(allocation, shape, start))]

@@ -106,8 +106,10 @@ class ExprEmitter:
         return self.namer.param(e)
 
     def _extent(self, e: Extent) -> str:
-        from .passes.storage import input_storage_name
-        return f"{self.namer.storage(input_storage_name(e.buffer))}.shape[{e.dim}]"
+        from .passes.storage import input_scalar
+        return self.namer.var(input_scalar(e))
+
+    _windowedge = _extent
 
     def _load(self, e: Load) -> str:
         return f"{self.namer.storage(e.storage)}[{self.index(e.index)}]"

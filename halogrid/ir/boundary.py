@@ -1,13 +1,19 @@
 """BoundaryConditions as ordinary Funcs over an input (pure, so inlined by default).
 
-Each returns a Func defined everywhere; inside the input it equals the input.
+Each returns a Func defined everywhere; inside the input it equals the input. The
+edges are those of the whole image (its Extent: a call's `full_shapes=`, else the
+array's shape). A call may bind only a window of the image (`origins=`, which is how
+hg.dask runs blocks): every coordinate a condition maps to is then clamped into that
+window, so reads stay inside the array whatever the window; the values are right when
+the window holds every pixel the condition maps to (hg.dask sizes windows so; without
+`origins=` the window is the image and the clamp is the condition's own).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .expr import Var
+from .expr import Var, WindowEdge
 from .ops import cast, clamp, select
 from .func import Func
 
@@ -16,11 +22,22 @@ if TYPE_CHECKING:
     from .ops import ExprLike
 
 
+def in_window(source, d: int, index):
+    """`index` clamped into the coordinates of dimension d that source's array holds
+    (an input's window; anything else has no window but its extent)."""
+    from .buffer import InputBuffer
+    if not isinstance(source, InputBuffer):
+        return clamp(index, 0, source.extent_expr(d) - 1)
+    return clamp(index, WindowEdge(source, d, "min"), WindowEdge(source, d, "max"))
+
+
 def _wrap(source, name: str, index_map) -> Func:
     n = source.dimensions()
     dims = [Var(f"_bc{d}") for d in range(n)]
     f = Func(f"{source.name}_{name}", _kind="boundary")
-    f[tuple(dims)] = source[tuple(index_map(v, source.extent_expr(d)) for d, v in enumerate(dims))]
+    f[tuple(dims)] = source[tuple(in_window(source, d, index_map(v, source.extent_expr(d)))
+                                  for d, v in enumerate(dims))]
+    f.boundary_of = (source, name)  # what hg.dask's halos read (interop/halos.py)
     return f
 
 
@@ -30,7 +47,7 @@ def repeat_edge(source: InputBuffer | Func) -> Func:
     >>> clamped = hg.BoundaryConditions.repeat_edge(img)
     >>> blur[y, x] = (clamped[y, x - 1] + clamped[y, x] + clamped[y, x + 1]) / 3
     """
-    return _wrap(source, "repeat_edge", lambda v, n: clamp(v, 0, n - 1))
+    return _wrap(source, "repeat_edge", lambda v, n: v)
 
 
 def mirror_image(source: InputBuffer | Func) -> Func:
@@ -41,7 +58,7 @@ def mirror_image(source: InputBuffer | Func) -> Func:
     def index(v, n):
         period = 2 * n
         m = v % period
-        return clamp(select(m < n, m, period - 1 - m), 0, n - 1)
+        return select(m < n, m, period - 1 - m)
     return _wrap(source, "mirror_image", index)
 
 
@@ -53,7 +70,7 @@ def mirror_interior(source: InputBuffer | Func) -> Func:
     def index(v, n):
         period = 2 * n - 2
         m = v % select(period > 0, period, 1)
-        return clamp(select(m < n, m, period - m), 0, n - 1)
+        return select(m < n, m, period - m)
     return _wrap(source, "mirror_interior", index)
 
 
@@ -62,15 +79,31 @@ def constant_exterior(source: InputBuffer | Func, value: ExprLike = 0) -> Func:
 
     >>> padded = hg.BoundaryConditions.constant_exterior(img, 0.0)
     """
+    return _constant_outside(source, value, "constant_exterior",
+                             lambda d: (0, source.extent_expr(d)))
+
+
+def window_exterior(source: InputBuffer, value: ExprLike = 0) -> Func:
+    """Coordinates outside the window the array holds read `value` (an output adjoint
+    bound as a block of a larger image contributes nothing outside the block)."""
+    def limits(d: int):
+        return WindowEdge(source, d, "min"), WindowEdge(source, d, "max") + 1
+    return _constant_outside(source, value, "window_exterior", limits)
+
+
+def _constant_outside(source, value, name: str, limits) -> Func:
+    """`value` outside [lo, end) per dimension, `limits(d)` -> (lo, end)."""
     n = source.dimensions()
     dims = [Var(f"_bc{d}") for d in range(n)]
     inside = None
     for d, v in enumerate(dims):
-        cond = (v >= 0) & (v < source.extent_expr(d))
+        lo, end = limits(d)
+        cond = (v >= lo) & (v < end)
         inside = cond if inside is None else inside & cond
-    clamped = tuple(clamp(v, 0, source.extent_expr(d) - 1) for d, v in enumerate(dims))
-    f = Func(f"{source.name}_constant_exterior", _kind="boundary")
+    clamped = tuple(in_window(source, d, v) for d, v in enumerate(dims))
+    f = Func(f"{source.name}_{name}", _kind="boundary")
     f[tuple(dims)] = select(inside, source[clamped], cast(source.type(), value))
+    f.boundary_of = (source, name)
     return f
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import errors
-from .expr import Call, Const, Expr, RVar, Var
+from .expr import Call, Expr, RVar, Var
 from .func import update_pure_dims
 from .interval import Interval, bounds_of, union
 from .simplify import simplify
@@ -111,6 +111,7 @@ class BoundsResult:
     lets: list[tuple[Var, Expr]] = field(default_factory=list)
     regions: dict = field(default_factory=dict)       # id(func) -> Region
     out_extents: dict = field(default_factory=dict)   # id(func) -> [Var] (outputs only)
+    out_mins: dict = field(default_factory=dict)      # id(func) -> [Var]: the region's origin
     input_reads: list = field(default_factory=list)   # (consumer, input, dim, Interval)
 
 
@@ -177,8 +178,9 @@ def _infer_func(f, stages: list, outputs, result: BoundsResult, reads: dict, wal
     required = None
     if any(f is o for o in outputs):
         extents = _vars(f"{f.name}#{f.uid}", "out_extent", n)
-        result.out_extents[id(f)] = extents
-        required = [Interval(_zero(), e - 1) for e in extents]
+        mins = _vars(f"{f.name}#{f.uid}", "out_min", n)
+        result.out_extents[id(f)], result.out_mins[id(f)] = extents, mins
+        required = [Interval(m, m + e - 1) for m, e in zip(mins, extents)]
     for (consumer, _), by_callee in reads.items():
         if consumer != id(f):
             required = merge(required, by_callee.get(id(f)))
@@ -281,7 +283,3 @@ def _inlined_order(exprs, stored: set[int]) -> list:
         if is_inlined(call.callee, stored) and id(call.callee) not in seen:
             visit(call.callee)
     return order[::-1]
-
-
-def _zero():
-    return Const(INT32, 0)

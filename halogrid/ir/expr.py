@@ -236,12 +236,25 @@ class Intrinsic(Expr):
 
 
 class Extent(Expr):
-    """The extent of dimension `dim` of an input buffer, known at call time."""
+    """The extent of dimension `dim` of an input buffer, known at call time: the whole
+    image's (a call's `full_shapes=`, else the bound array's own extent)."""
 
     _fields = ("buffer", "dim")
 
     @staticmethod
     def _type_of(buffer, dim):
+        return INT32
+
+
+class WindowEdge(Extent):
+    """The first (`end` 'min') or last ('max') coordinate of dimension `dim` that the
+    array bound to an input holds: 0 and extent - 1 unless a call gives `origins=`
+    (Halide's buffer min and max). An Extent, so every pass treats it as a leaf."""
+
+    _fields = ("buffer", "dim", "end")
+
+    @staticmethod
+    def _type_of(buffer, dim, end):
         return INT32
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .expr import Binary, Call, Cast, Const, Expr, Extent, Intrinsic, Not, RVar, Select, Var
+from .expr import (Binary, Call, Cast, Const, Expr, Extent, Intrinsic, Not, RVar, Select, Var,
+                   WindowEdge)
 
 _INFIX = {"+": 4, "-": 4, "*": 5, "/": 5, "%": 5, "<": 3, "<=": 3, "==": 3, "!=": 3,
           "&&": 2, "||": 1}
@@ -55,6 +56,8 @@ def expr_text(e: Expr, parent: int = 0) -> str:
         return f"{e.callee.name}({', '.join(expr_text(a) for a in e.args)}){suffix}"
     if isinstance(e, Intrinsic):
         return f"{e.name}({', '.join(expr_text(a) for a in e.args)})"
+    if isinstance(e, WindowEdge):
+        return f"{e.buffer.name}.{e.end}({e.dim})"
     if isinstance(e, Extent):
         return f"{e.buffer.name}.extent({e.dim})"
     return type(e).__name__

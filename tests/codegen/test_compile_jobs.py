@@ -54,7 +54,8 @@ def _kernels(compiled):
 def test_signatures_are_recorded_without_running_a_kernel(fresh_cache, rng):
     compiled = _blur_and_sum("sig").compile()
     img = rng.random((37, 29), dtype=np.float32)
-    args = (img, 37, 29, 2)
+    # run(img, its window (min, max, extent) per dim, the output's origin and extents, threads)
+    args = (img, 0, 36, 37, 0, 28, 29, 0, 0, 37, 29, 2)
     jobs = compile_jobs.signatures(compiled.module, args, lambda reads: None)
     assert {id(k) for k, _ in jobs} == {id(k) for k in _kernels(compiled).values()}
     assert all(not k.overloads for k, _ in jobs)

@@ -16,6 +16,7 @@ def check_stmt(lowered) -> None:
     if not config.check_enabled():
         return
     bound = {v.name for exts in lowered.bounds.out_extents.values() for v in exts}
+    bound |= {v.name for mins in lowered.bounds.out_mins.values() for v in mins}
     bound.add(THREADS.name)  # a kernel argument (cpu.py)
     storages = {input_storage_name(i): i.dimensions() for i in lowered.graph.inputs}
     try:

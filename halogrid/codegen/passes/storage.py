@@ -2,15 +2,16 @@
 
 Requires: every Call targets a stored Func (with a Region) or an input buffer.
 Guarantees: no Call remains; Load/Store indices are 0-based within the buffer
-(coordinate minus the allocation's min); inputs are indexed by coordinate.
+(coordinate minus the allocation's min); inputs by coordinate minus their window's min.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from ...ir.expr import Call, Expr
+from ...ir.expr import Call, Expr, Extent, Var, WindowEdge
 from ...ir.simplify import simplify
+from ...ir.types import INT32
 from ...ir.visit import mutate_with
 from ..stmt import AtomicAdd, FoldPartials, Load, Store, Stmt, map_exprs, map_leaves
 from ..names import storage_name
@@ -18,6 +19,12 @@ from ..names import storage_name
 
 def input_storage_name(buffer) -> str:
     return f"{buffer.name}#in{buffer.uid}"
+
+
+def input_scalar(e: Extent) -> Var:
+    """The driver argument an Extent or WindowEdge of an input is passed as (cpu.py)."""
+    what = e.end if isinstance(e, WindowEdge) else "extent"
+    return Var(f"{input_storage_name(e.buffer)}.{what}.{e.dim}", INT32)
 
 
 def flatten_storage(s: Stmt, funcs: list, regions: dict) -> Stmt:
@@ -28,8 +35,10 @@ def flatten_storage(s: Stmt, funcs: list, regions: dict) -> Stmt:
 
     def to_load(call: Call):
         region = regions.get(id(call.callee))
-        if region is None:
-            return Load(input_storage_name(call.callee), call.args, call.type)
+        if region is None:  # the bound array holds the input's window from its min on
+            buf = call.callee
+            index = tuple(simplify(a - WindowEdge(buf, d, "min")) for d, a in enumerate(call.args))
+            return Load(input_storage_name(buf), index, call.type)
         index = tuple(simplify(a - m) for a, m in zip(call.args, region.min))
         return Load(storage_name(call.callee, call.index), index, call.type)
 
