@@ -18,13 +18,13 @@ from .ir.func import Func, RDom, Range  # noqa: F401
 from .ir.reductions import maximum, minimum, product, sum  # noqa: F401
 from .ir.buffer import Buffer, ImageParam, Param  # noqa: F401
 from .ir.boundary import BoundaryConditions  # noqa: F401
-from .codegen.pipeline import Pipeline  # noqa: F401
 from .ir.extern import extern  # noqa: F401
+from .codegen.pipeline import Pipeline  # noqa: F401
 from .autodiff.reverse import Derivative, gradients, propagate_adjoints  # noqa: F401
+from .autodiff.custom import custom_adjoint  # noqa: F401
 from .autodiff.forward import Tangents, propagate_tangents  # noqa: F401
 from .autodiff.check import GradientReport, check_gradients  # noqa: F401
 from .schedule import directives as _directives
-from .autodiff.custom import custom_adjoint  # noqa: F401
 
 _directives.install(Func)
 del _directives

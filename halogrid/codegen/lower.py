@@ -15,6 +15,7 @@ from .passes.build_loops import build_loops
 from .passes.checks import check_stmt
 from .passes.cse import cse
 from .passes.dedupe_lets import dedupe_lets
+from .passes.extern_stages import extern_stages
 from .passes.inline import inline
 from .passes.licm import licm
 from .passes.partition_loops import partition_loops
@@ -52,6 +53,8 @@ def lower(outputs) -> Lowered:
     config.trace(3, "after bounds", lambda: stmt_text(lets))
     s, storage_regions = build_loops(stored, stages, b.regions, b.lets, g.outputs)
     config.trace(3, "after build_loops", lambda: stmt_text(s))
+    s = extern_stages(s, g.funcs, storage_regions)  # right after build_loops: its stand-ins
+    config.trace(3, "after extern_stages", lambda: stmt_text(s))
     s = partition_loops(s)  # before storage: clamps are still in Call coordinates
     config.trace(3, "after partition_loops", lambda: stmt_text(s))
     s = flatten_storage(s, stored, storage_regions)  # after build_loops: Stores exist

@@ -54,8 +54,8 @@ class ExternStage:
     A forward stage is called over its own allocation (`call_box` None) and returns
     exactly it. A vjp stage (kind 'vjp', made by `vjp_stage`) is called over the fixed
     `call_box` (its forward stage's region) with `inputs[0]` the output adjoint; of
-    the vjp's results it keeps number `select`, which covers `result_box` of its own
-    coordinates, and is zero elsewhere."""
+    the vjp's results it keeps number `select`, which covers the box of input
+    1 + select (in its own coordinates, those of that input), and is zero elsewhere."""
 
     name: str                      # the user's name: messages only, never emitted
     fn: object
@@ -65,7 +65,6 @@ class ExternStage:
     vjp: object = None
     kind: str = "forward"
     call_box: tuple | None = None
-    result_box: tuple | None = None
     select: int = 0
     forward: "ExternStage | None" = None   # a vjp stage's forward stage
 
@@ -105,8 +104,7 @@ def vjp_stage(e: Func, d_e: Func, index: int, call_box: tuple) -> Func:
     target = fwd.inputs[index]
     stage = ExternStage(f"{fwd.name}.vjp", fwd.vjp, (d_e,) + fwd.inputs,
                         (tuple(call_box),) + boxes, target.type(), kind="vjp",
-                        call_box=tuple(call_box), result_box=boxes[index], select=index,
-                        forward=fwd)
+                        call_box=tuple(call_box), select=index, forward=fwd)
     f = Func(f"d_{fwd.name}_{target.name}", _kind="extern")
     _define(f, stage, target.dimensions())
     d_e.compute_root()  # read as one buffer (a seed's boundary Func would be inlined)
@@ -161,8 +159,9 @@ def _check_signature(name, fn, inputs, type_, dims, vjp) -> None:
             raise errors.bad_extern(name, f"input {i} is {inp!r}", "Inputs are Funcs, "
                                     "Buffers or ImageParams; read a Param in a Func and "
                                     "pass that Func")
-        if isinstance(inp, Func):
-            inp.dimensions()  # an undefined Func raises its own error here
+        if isinstance(inp, Func) and inp.outputs() != 1:  # an undefined one raises here
+            raise errors.bad_extern(name, f"input {i} ('{inp.name}') is a tuple Func",
+                                    "Pass one Func per value, e.g. a Func g[x] = t[x][0]")
 
 
 def _input_boxes(name, inputs, out_box, region) -> tuple:
@@ -195,12 +194,12 @@ def _checked_box(name, i, inp, box, out_box) -> tuple:
             isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
         raise errors.bad_extern(name, f"region gave input {i} ('{inp.name}') the box "
                                 f"{box!r}", f"Give it {inp.dimensions()} (min, extent) pair(s)")
-    allowed = {v for pair in out_box for v in pair}
+    allowed = {id(v) for pair in out_box for v in pair}
     out = []
     for lo, extent in pairs:
         lo, extent = to_expr(lo), to_expr(extent)
-        if not (lo.type.is_int and extent.type.is_int) or any(
-                v not in allowed for v in collect((lo, extent), Var)) or collect((lo, extent), Call):
+        free = [v for v in collect((lo, extent), Var) if id(v) not in allowed]
+        if not (lo.type.is_int and extent.type.is_int) or free or collect((lo, extent), Call):
             raise errors.bad_extern(name, f"region gave input {i} ('{inp.name}') the bound "
                                     f"({lo}, {extent})", "Use integer expressions of the out "
                                     "box, input extents and Params only")
