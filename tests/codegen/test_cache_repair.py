@@ -51,19 +51,20 @@ def _expected() -> str:
 
 
 def _start(cache_dir: Path) -> subprocess.Popen:
-    env = dict(os.environ, HALOGRID_CACHE_DIR=str(cache_dir), HALOGRID_DEBUG="1")
+    env = dict(os.environ, HALOGRID_CACHE_DIR=str(cache_dir), HALOGRID_DEBUG="1",
+               NUMBA_DEBUG_CACHE="1")  # prints "[cache] data loaded from ..."
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     return subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, cwd=str(REPO),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _run(cache_dir: Path) -> str:
-    """stderr of one fresh process; asserts it succeeded and printed the right values."""
+    """Output of one fresh process; asserts it succeeded and printed the right values."""
     proc = _start(cache_dir)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert _expected() in out, out + err
-    return err
+    return out + err
 
 
 def _files(cache_dir: Path) -> dict:
@@ -121,6 +122,7 @@ def test_a_truncated_cache_file_is_rebuilt_and_the_next_process_hits(kind, fille
     assert "rebuilding" in err or "cache miss" in err, err
     err = _run(cache)
     assert "cache hit" in err and "rebuilding" not in err, err
+    assert "data loaded from" in err and "data saved to" not in err, err  # Numba's too
     _assert_whole(cache)
 
 
