@@ -1,7 +1,8 @@
-"""examples/fit_kernel.py end to end: gradient descent through one compiled
-loss-and-adjoint pipeline recovers the blur kernel that made the target."""
+"""examples/fit_kernel.py's compiled loss-and-adjoint pipeline against NumPy (the fit
+itself runs in tests/end_to_end/test_examples_eng1.py)."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,19 +11,11 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fit_kernel.py"
 
 
 def _load():
+    sys.path.insert(0, str(EXAMPLE.parent))  # the example imports its shared `common`
     spec = importlib.util.spec_from_file_location("fit_kernel_example", EXAMPLE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def test_fit_kernel_example_recovers_the_true_kernel():
-    example = _load()
-    kernel, k_true, losses = example.fit(steps=60, verbose=False)
-    assert kernel.shape == (5, 5) and kernel.dtype == np.float32
-    assert losses[-1] < 1e-4 * losses[0]
-    assert all(b <= a * (1 + 1e-6) for a, b in zip(losses[:20], losses[1:21]))  # descending
-    np.testing.assert_allclose(kernel, k_true, atol=1e-4)
 
 
 def test_fit_kernel_loss_and_gradient_match_numpy(rng):

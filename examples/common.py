@@ -1,0 +1,134 @@
+"""Helpers shared by the examples (not part of the library): packaged photographs,
+PSNR, a Bayer mosaic, Adam, the tqdm optimisation loop, argument parsing and figures.
+
+Images come from scikit-image's bundled files only (astronaut, camera, coffee, chelsea,
+...), so nothing is downloaded. Every image is float32 in [0, 1], NumPy axis order.
+"""
+
+import argparse
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def load_image(name: str = "camera", size: int = 128, gray: bool = True) -> np.ndarray:
+    """A packaged skimage photograph, centre-cropped to a square and resized to
+    (size, size) (or (size, size, 3) with gray=False), float32 in [0, 1]."""
+    import skimage.data
+    from skimage.color import gray2rgb, rgb2gray
+    from skimage.transform import resize
+
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2 and not gray:
+        img = gray2rgb(img)
+    if img.ndim == 3 and gray:
+        img = rgb2gray(img[..., :3])
+    h, w = img.shape[:2]
+    s = min(h, w)
+    img = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    img = resize(img, (size, size) + img.shape[2:], anti_aliasing=True)
+    img = img.astype(np.float64)
+    return (img / max(img.max(), 1e-12)).astype(np.float32)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB between two images of the same shape."""
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float(10 * np.log10(peak**2 / max(mse, 1e-30)))
+
+
+def bayer_mosaic(rgb: np.ndarray) -> np.ndarray:
+    """An RGGB Bayer mosaic (H, W) of an (H, W, 3) image: R at (even, even),
+    G at (even, odd) and (odd, even), B at (odd, odd)."""
+    y, x = np.mgrid[:rgb.shape[0], :rgb.shape[1]]
+    channel = np.where((y % 2 == 0) & (x % 2 == 0), 0, np.where((y % 2 == 1) & (x % 2 == 1), 2, 1))
+    return np.take_along_axis(rgb, channel[..., None], axis=2)[..., 0]
+
+
+class Adam:
+    """Adam on a dict of NumPy arrays (or floats), in float64; step() returns new values."""
+
+    def __init__(self, lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+        self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
+        self.m: dict = {}
+        self.v: dict = {}
+        self.t = 0
+
+    def step(self, params: dict, grads: dict) -> dict:
+        self.t += 1
+        out = {}
+        for name, value in params.items():
+            g = np.asarray(grads[name], np.float64)
+            self.m[name] = self.b1 * self.m.get(name, 0.0) + (1 - self.b1) * g
+            self.v[name] = self.b2 * self.v.get(name, 0.0) + (1 - self.b2) * g * g
+            m_hat = self.m[name] / (1 - self.b1**self.t)
+            v_hat = self.v[name] / (1 - self.b2**self.t)
+            out[name] = np.asarray(value, np.float64) - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        return out
+
+
+def optimise(step: Callable[[int], float], steps: int, desc: str) -> list[float]:
+    """Calls step(i) -> loss for i in range(steps) under a tqdm bar; returns the losses."""
+    from tqdm import tqdm
+
+    losses = []
+    with tqdm(range(steps), desc=desc, leave=False, mininterval=0.5) as bar:
+        for i in bar:
+            losses.append(float(step(i)))
+            bar.set_postfix(loss=f"{losses[-1]:.3e}", refresh=False)
+    return losses
+
+
+def parse_args(description: str, size: int, steps: int, quick_size: int, quick_steps: int,
+               extra: Callable[[argparse.ArgumentParser], None] | None = None,
+               argv: list[str] | None = None) -> argparse.Namespace:
+    """--quick (quick_size, quick_steps), --size, --steps, --out; `extra` adds more flags.
+    An explicit --size/--steps wins over --quick."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small image, few steps (tests)")
+    parser.add_argument("--size", type=int, default=None, help=f"image side (default {size})")
+    parser.add_argument("--steps", type=int, default=None, help=f"steps (default {steps})")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the figure")
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args(argv)
+    args.size = args.size or (quick_size if args.quick else size)
+    args.steps = args.steps or (quick_steps if args.quick else steps)
+    return args
+
+
+def save_figure(path: Path, images: dict[str, np.ndarray], losses: list[float] | None = None,
+                loss_label: str = "loss") -> Path:
+    """One row: each named image (gray or RGB, shown in [0, 1]) and, if given, the loss
+    curve on a log scale. Uses the Agg backend; creates the folder."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(images) + (losses is not None)
+    fig, axes = plt.subplots(1, n, figsize=(3 * n, 3.2), squeeze=False)
+    for ax, (title, img) in zip(axes[0], images.items()):
+        ax.imshow(np.clip(img, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    if losses is not None:
+        ax = axes[0, -1]
+        ax.semilogy(np.maximum(losses, 1e-30))
+        ax.set_xlabel("step")
+        ax.set_title(loss_label, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def report(name: str, value: float, goal: str, ok: bool, started: float) -> None:
+    """The line every example ends with: its metric against its goal, and the run time."""
+    verdict = "PASS" if ok else "FAIL"
+    print(f"{name}: {value:.4g} (goal {goal}) {verdict}  [{time.perf_counter() - started:.1f} s]")
