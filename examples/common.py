@@ -132,3 +132,28 @@ def report(name: str, value: float, goal: str, ok: bool, started: float) -> None
     """The line every example ends with: its metric against its goal, and the run time."""
     verdict = "PASS" if ok else "FAIL"
     print(f"{name}: {value:.4g} (goal {goal}) {verdict}  [{time.perf_counter() - started:.1f} s]")
+
+
+def bilinear(src, ys, xs):
+    """halogrid Expr: src (a Func, e.g. a boundary condition) sampled bilinearly at the
+    float pixel coordinates (ys, xs); differentiable in ys and xs."""
+    import halogrid as hg
+
+    y0, x0 = hg.floor(ys), hg.floor(xs)
+    iy, ix = hg.i32(y0), hg.i32(x0)
+    ay, ax = ys - y0, xs - x0
+    return ((1 - ay) * ((1 - ax) * src[iy, ix] + ax * src[iy, ix + 1])
+            + ay * ((1 - ax) * src[iy + 1, ix] + ax * src[iy + 1, ix + 1]))
+
+
+def mean_squared_error(a, b, like) -> "object":
+    """halogrid Func: mean over the ImageParam `like`'s domain of (a - b)^2, a and b Funcs
+    or ImageParams read at the same pixel."""
+    import halogrid as hg
+
+    pixels = hg.RDom(like, name="pixels")
+    n = hg.f32(like.height() * like.width())
+    loss = hg.Func("loss")
+    loss[()] = 0.0
+    loss[()] += (a[pixels[0], pixels[1]] - b[pixels[0], pixels[1]]) ** 2 / n
+    return loss

@@ -89,16 +89,6 @@ def numpy_blur(img: np.ndarray, k: np.ndarray) -> np.ndarray:
                for i in range(k.shape[0]) for j in range(k.shape[1]))
 
 
-def _mse(blur: hg.Func, target: hg.ImageParam, inp: hg.ImageParam) -> hg.Func:
-    """mean((blur - target)^2) over inp's whole domain."""
-    pixels = hg.RDom(inp, name="pixels")
-    n = hg.f32(inp.height() * inp.width())
-    loss = hg.Func("loss")
-    loss[()] = 0.0
-    loss[()] += (blur[pixels[0], pixels[1]] - target[pixels[0], pixels[1]]) ** 2 / n
-    return loss
-
-
 def build_loss_and_gradient(separable: bool = False):
     """The compiled callable: fn(inp=, target=, k=) -> (loss, dloss/dk) for the 5x5
     kernel, or fn(inp=, target=, kv=, kh=) -> (loss, dloss/dkv, dloss/dkh)."""
@@ -112,7 +102,7 @@ def build_loss_and_gradient(separable: bool = False):
         blur = hg.Func("blur")
         blur[y, x] = 0.0
         blur[y, x] += clamped[y + r[0] - K // 2, x + r[1] - K // 2] * k[r[0], r[1]]
-        loss = _mse(blur, target, inp)
+        loss = common.mean_squared_error(blur, target, inp)
         return hg.Pipeline([loss, hg.propagate_adjoints(loss)[k]]).compile()
     kv, kh = hg.ImageParam(hg.Float(32), 1, "kv"), hg.ImageParam(hg.Float(32), 1, "kh")
     t = hg.RDom([(0, KS)], name="t")
@@ -122,7 +112,7 @@ def build_loss_and_gradient(separable: bool = False):
     # edge padding of the 2-D blur = blur_y (of the clamped image) read at clamped x
     blur_x[y, x] = hg.sum(blur_y[y, hg.clamp(x + t[0] - KS // 2, 0, inp.width() - 1)]
                           * kh[t[0]])
-    loss = _mse(blur_x, target, inp)
+    loss = common.mean_squared_error(blur_x, target, inp)
     d = hg.propagate_adjoints(loss)
     return hg.Pipeline([loss, d[kv], d[kh]]).compile()
 

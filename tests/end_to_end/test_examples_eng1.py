@@ -37,3 +37,10 @@ def test_fit_kernel_seed_check_matches_numpy():
     windows = [[padded[i:i + 4, j:j + 4].sum() for j in range(3)] for i in range(3)]
     np.testing.assert_array_equal(windows, example.SEED_GRAD)
     np.testing.assert_array_equal(example.seed_check(), example.SEED_GRAD)
+
+
+def test_homography_recovers_the_warp_coarse_to_fine(tmp_path):
+    example = _load("homography")
+    assert example.corner_error(np.eye(3), example.TRUE_H, 96) > 10  # the start is 10+ px off
+    assert example.main(["--quick", "--out", str(tmp_path)]) < 0.5
+    assert (tmp_path / "homography.png").stat().st_size > 0
