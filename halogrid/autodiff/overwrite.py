@@ -17,7 +17,7 @@ from ..ir.expr import Call, Expr, Var
 from ..ir.func import Func, RDom
 from ..ir.simplify import simplify
 from ..ir.solve import invert
-from ..ir.visit import collect, substitute
+from ..ir.visit import collect, mutate_with, substitute
 from .backprop import at_values, stage_leaves
 from .invert import (LoopDomain, adjoint_func, adjoint_name, conjunction, contribution, guarded,
                      producer_vars)
@@ -106,7 +106,7 @@ class OverwriteStages:
         for read in scanned:
             if read not in adjoints:
                 continue
-            term = _later_read(d, order, read, adjoints[read], lhs, s)
+            term = _later_read(d, order, read, adjoints[read], lhs, s, scan)
             if term is None:
                 return self._scatter_scan(f, k, scan, scanned, adjoints, at_s, order)
             totals[read.index] = totals[read.index] + term
@@ -166,10 +166,12 @@ class OverwriteStages:
         return conjunction(conds)
 
 
-def _later_read(d, order: UpdateOrder, read: Call, adjoint: Expr, lhs, s) -> Expr | None:
+def _later_read(d, order: UpdateOrder, read: Call, adjoint: Expr, lhs, s,
+                scan: Func) -> Expr | None:
     """What `read`, made by the iteration t after s that reads the point s wrote
     (`lhs`), sends back there: its adjoint at t where t exists, else 0; None when t
-    cannot be solved from the point."""
+    cannot be solved from the point. The scan is read at t itself (an affine point, so
+    the scan stays differentiable); everything else at t clamped into range."""
     probes = tuple(Var(f"_q{i}") for i in order.reduced)
     inv = invert(tuple(read.args[i] for i in order.reduced), order.rvars, probes)
     if inv is None or inv.multiplicity or set(inv.solutions) != set(order.rvars):
@@ -184,7 +186,12 @@ def _later_read(d, order: UpdateOrder, read: Call, adjoint: Expr, lhs, s) -> Exp
     conds += [substitute(p, clamped) for p in d.predicate()]
     conds += [substitute(p, at_s) for p in d.predicate()]
     conds.append(precedes(s, [t[rv] for rv in order.rvars]))
-    return guarded(substitute(adjoint, clamped), conds)
+
+    def at_t(call: Call):
+        if call.callee is not scan:
+            return None
+        return Call(scan, tuple(substitute(a, t) for a in call.args), call.index)
+    return guarded(substitute(mutate_with(adjoint, {Call: at_t}), clamped), conds)
 
 
 def _check_self_reads(f: Func, k: int, reads) -> None:
