@@ -50,16 +50,19 @@ def bayer_mosaic(rgb: np.ndarray) -> np.ndarray:
 
 
 class Adam:
-    """Adam on a dict of NumPy arrays (or floats), in float64; step() returns new values."""
+    """Adam on a dict of NumPy arrays (or floats), in float64; step() returns new values.
+    With steps=N the learning rate decays geometrically to lr * decay at step N."""
 
-    def __init__(self, lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
-        self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
+    def __init__(self, lr: float, steps: int = 0, decay: float = 1.0, b1: float = 0.9,
+                 b2: float = 0.999, eps: float = 1e-8):
+        self.lr, self.steps, self.decay, self.b1, self.b2, self.eps = lr, steps, decay, b1, b2, eps
         self.m: dict = {}
         self.v: dict = {}
         self.t = 0
 
     def step(self, params: dict, grads: dict) -> dict:
         self.t += 1
+        lr = self.lr * self.decay ** min((self.t - 1) / max(self.steps - 1, 1), 1.0)
         out = {}
         for name, value in params.items():
             g = np.asarray(grads[name], np.float64)
@@ -67,7 +70,7 @@ class Adam:
             self.v[name] = self.b2 * self.v.get(name, 0.0) + (1 - self.b2) * g * g
             m_hat = self.m[name] / (1 - self.b1**self.t)
             v_hat = self.v[name] / (1 - self.b2**self.t)
-            out[name] = np.asarray(value, np.float64) - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+            out[name] = np.asarray(value, np.float64) - lr * m_hat / (np.sqrt(v_hat) + self.eps)
         return out
 
 

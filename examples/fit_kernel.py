@@ -138,13 +138,12 @@ def fit(steps: int = 300, lr: float = 0.1, size: int = 64, separable: bool = Fal
         k_true = true_kernel()
         params = {"k": np.full((K, K), 1.0 / (K * K))}
     target = numpy_blur(img, k_true).astype(np.float32)
-    adam = common.Adam(lr)
+    adam = common.Adam(lr, steps, decay=0.01)
 
     def step(i: int) -> float:
         nonlocal params
         values = {n: v.astype(np.float32) for n, v in params.items()}
         loss, *grads = fn(inp=img, target=target, **values)
-        adam.lr = lr * 0.01 ** (i / max(steps - 1, 1))
         params = adam.step(params, dict(zip(values, grads)))
         return float(loss)
 

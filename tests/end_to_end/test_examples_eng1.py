@@ -44,3 +44,9 @@ def test_homography_recovers_the_warp_coarse_to_fine(tmp_path):
     assert example.corner_error(np.eye(3), example.TRUE_H, 96) > 10  # the start is 10+ px off
     assert example.main(["--quick", "--out", str(tmp_path)]) < 0.5
     assert (tmp_path / "homography.png").stat().st_size > 0
+
+
+def test_rotation_learns_the_angle(tmp_path):
+    example = _load("rotation")
+    assert example.main(["--quick", "--out", str(tmp_path)]) < 0.1
+    assert (tmp_path / "rotation.png").stat().st_size > 0
