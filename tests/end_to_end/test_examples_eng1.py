@@ -50,3 +50,25 @@ def test_rotation_learns_the_angle(tmp_path):
     example = _load("rotation")
     assert example.main(["--quick", "--out", str(tmp_path)]) < 0.1
     assert (tmp_path / "rotation.png").stat().st_size > 0
+
+
+def test_tone_curve_matches_the_target_histogram(tmp_path):
+    example = _load("tone_curve")
+    assert example.main(["--quick", "--out", str(tmp_path)]) >= 10
+    assert (tmp_path / "tone_curve.png").stat().st_size > 0
+
+
+def test_tone_curve_soft_histogram_and_curve_match_numpy(rng):
+    example = _load("tone_curve")
+    img = rng.random((9, 13)).astype(np.float32)
+    curve = np.sort(rng.random(256)).astype(np.float32)
+    target = rng.random(64).astype(np.float32) / 64
+    loss, distance, hist, mapped, _ = example.build()(
+        img=img, curve=curve, target_hist=target, shapes=example.shapes(img))
+    np.testing.assert_allclose(mapped, np.interp(img * 255.0, np.arange(256), curve),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(hist, example.numpy_soft_histogram(mapped), rtol=1e-4,
+                               atol=1e-7)
+    np.testing.assert_allclose(distance, ((hist - target) ** 2).sum(), rtol=1e-4)
+    smooth = (np.diff(curve.astype(np.float64), 2) ** 2).sum()
+    np.testing.assert_allclose(loss, distance + example.SMOOTHNESS * smooth, rtol=1e-4)
