@@ -72,3 +72,9 @@ def test_tone_curve_soft_histogram_and_curve_match_numpy(rng):
     np.testing.assert_allclose(distance, ((hist - target) ** 2).sum(), rtol=1e-4)
     smooth = (np.diff(curve.astype(np.float64), 2) ** 2).sum()
     np.testing.assert_allclose(loss, distance + example.SMOOTHNESS * smooth, rtol=1e-4)
+
+
+def test_deconvolution_gains_psnr_with_the_tuned_prior(tmp_path):
+    example = _load("deconvolution")
+    assert example.main(["--quick", "--out", str(tmp_path)]) > 1.0
+    assert (tmp_path / "deconvolution.png").stat().st_size > 0
