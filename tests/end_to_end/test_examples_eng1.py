@@ -78,3 +78,12 @@ def test_deconvolution_gains_psnr_with_the_tuned_prior(tmp_path):
     example = _load("deconvolution")
     assert example.main(["--quick", "--out", str(tmp_path)]) > 1.0
     assert (tmp_path / "deconvolution.png").stat().st_size > 0
+
+
+def test_readme_demo_is_the_homography_example_with_its_extra():
+    first = next(line for line in (EXAMPLES.parent / "README.md").read_text().splitlines()
+                 if line.startswith("pip install"))
+    assert first.startswith('pip install -e ".[examples]" && python examples/homography.py')
+    extras = (EXAMPLES.parent / "pyproject.toml").read_text().split("examples = [")[1]
+    for package in ("scikit-image", "matplotlib", "tqdm"):
+        assert package in extras.split("]")[0]
