@@ -177,7 +177,9 @@ class _ReverseWalk(OverwriteStages, ReductionStages):
         for f in reversed(self.graph.funcs):
             d_f = [seed] if f is loss else [self._assemble(f, i) for i in range(f.outputs())]
             self.final[id(f)] = _pack(d_f)
-            if id(f) not in self.routed:  # what it wraps got its adjoint directly
+            # what a condition wraps got its adjoint directly; an integer Func passes
+            # nothing on (its values are piecewise constant in everything it reads)
+            if id(f) not in self.routed and any(t.is_float for t in f.value_types()):
                 self._walk_stages(f, d_f)
         for obj in list(self.graph.inputs) + list(self.graph.params):
             if _type(obj).is_float:

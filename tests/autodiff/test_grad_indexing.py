@@ -256,3 +256,27 @@ def test_bilinear_homography_warp_matches_torch_grid_sample(warp, rng):
     ((out - torch.tensor(inputs["tgt"])) ** 2).sum().backward()
     np.testing.assert_allclose(g_img, img.grad.numpy(), rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(g_H, Hm.grad.numpy(), rtol=1e-8, atol=1e-9)
+
+
+def test_integer_histogram_read_through_a_cast_passes_no_adjoint(rng):
+    """An int Func built by a scatter (+= 1 at data-dependent bins) has no adjoint; the
+    weights it multiplies get the counts, the image it bins gets zeros."""
+    x = hg.Var("x")
+    img = hg.ImageParam(F64, 1, "img")
+    w = hg.ImageParam(F64, 1, "w")
+    r = hg.RDom([(0, 12)])
+    hist = hg.Func("hist")
+    hist[x] = 0
+    hist[hg.clamp(hg.i32(img[r] * 8.0), 0, 7)] += 1
+    o = hg.Func("o")
+    o[x] = hg.f64(hist[x]) * w[x] * img[x]
+    d = hg.propagate_adjoints(o, np.ones(8))
+    a = rng.random(12)
+    weights = rng.random(8)
+    d_w, d_img = hg.Pipeline([d[w], d[img]]).compile()(img=a, w=weights,
+                                                         shapes=[(8,), (12,)])
+    counts = np.bincount(np.clip((a * 8).astype(int), 0, 7), minlength=8)
+    np.testing.assert_allclose(d_w, counts * a[:8])
+    expected = np.zeros(12)
+    expected[:8] = counts * weights
+    np.testing.assert_allclose(d_img, expected)
