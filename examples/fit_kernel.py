@@ -13,6 +13,7 @@ First the 4x4 seed check: d(sum(conv))/dk for a zero-padded 3x3 convolution.
     python examples/fit_kernel.py [--separable] [--quick] [--size N] [--steps N]
 """
 
+import functools
 import time
 
 import numpy as np
@@ -89,6 +90,7 @@ def numpy_blur(img: np.ndarray, k: np.ndarray) -> np.ndarray:
                for i in range(k.shape[0]) for j in range(k.shape[1]))
 
 
+@functools.cache  # compile each pipeline once per process
 def build_loss_and_gradient(separable: bool = False):
     """The compiled callable: fn(inp=, target=, k=) -> (loss, dloss/dk) for the 5x5
     kernel, or fn(inp=, target=, kv=, kh=) -> (loss, dloss/dkv, dloss/dkh)."""

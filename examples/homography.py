@@ -11,6 +11,7 @@ in full-resolution pixels (goal < 0.5 px, from an identity start 10+ px off).
     python examples/homography.py [--quick] [--size N] [--steps N]
 """
 
+import functools
 import time
 
 import numpy as np
@@ -44,6 +45,7 @@ def warp_func(img: hg.ImageParam, h: list[hg.Param]) -> hg.Func:
     return warp
 
 
+@functools.cache  # compile each pipeline once per process
 def build():
     """(warp_fn(img=, h0..h7=), loss_fn(img=, target=, h0..h7=) -> (loss, d h0..d h7),
     down_fn(img=, shapes=[(h // 2, w // 2)]))."""

@@ -9,6 +9,7 @@ towards the target. Metric: |angle - true angle| < 0.1 degree.
     python examples/rotation.py [--quick] [--size N] [--steps N]
 """
 
+import functools
 import time
 
 import numpy as np
@@ -37,6 +38,7 @@ def rotate_func(img: hg.ImageParam, angle: hg.Param) -> hg.Func:
     return rotate
 
 
+@functools.cache  # compile each pipeline once per process
 def build():
     """(rotate_fn(img=, angle=), loss_fn(img=, target=, angle=) -> (loss, d angle))."""
     img = hg.ImageParam(hg.Float(32), 2, "img")

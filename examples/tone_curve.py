@@ -11,6 +11,7 @@ Metric: the histogram distance falls 10x from the identity curve.
     python examples/tone_curve.py [--quick] [--size N] [--steps N]
 """
 
+import functools
 import time
 
 import numpy as np
@@ -56,6 +57,7 @@ def numpy_soft_histogram(values: np.ndarray) -> np.ndarray:
     return np.maximum(0.0, 1.0 - np.abs(p - np.arange(BINS))).mean(axis=0)
 
 
+@functools.cache  # compile each pipeline once per process
 def build():
     """fn(img=, curve=, target_hist=, smoothness=) -> (loss, distance, hist, mapped,
     d curve); call with shapes=SHAPES(img)."""

@@ -2,6 +2,7 @@
 deconvolution), each run through main() in --quick mode: its stated metric must meet
 its goal and its figure must be written."""
 
+import functools
 import importlib.util
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
+@functools.cache  # one module per example, so its cached pipelines serve every test
 def _load(name: str):
     sys.path.insert(0, str(EXAMPLES))  # the examples import their shared `common`
     try:
@@ -87,3 +89,23 @@ def test_readme_demo_is_the_homography_example_with_its_extra():
     extras = (EXAMPLES.parent / "pyproject.toml").read_text().split("examples = [")[1]
     for package in ("scikit-image", "matplotlib", "tqdm"):
         assert package in extras.split("]")[0]
+
+
+def test_deconvolution_hypergradient_matches_finite_differences(rng):
+    """dval/dlog_weight differentiates through the gradient step (a second-order
+    adjoint): compared with central differences of val in float64 arithmetic."""
+    example = _load("deconvolution")
+    fn = example.build()
+    sharp = rng.random((12, 14)).astype(np.float32)
+    b = example.degrade(sharp, seed=0)
+    x = (b + 0.05 * rng.standard_normal(b.shape)).astype(np.float32)
+
+    def run(log_weight):
+        return fn(x=x, b=b, k=example.blur_kernel(), sharp=sharp, log_weight=log_weight,
+                  shapes=[(), b.shape, ()])
+
+    val, x_next, grad = run(-3.0)
+    h = 0.05
+    fd = (np.float64(run(-3.0 + h)[0]) - np.float64(run(-3.0 - h)[0])) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=2e-2)
+    np.testing.assert_allclose(val, np.mean((x_next.astype(np.float64) - sharp) ** 2), rtol=1e-4)
