@@ -105,20 +105,28 @@ def parse_args(description: str, size: int, steps: int, quick_size: int, quick_s
 
 
 def save_figure(path: Path, images: dict[str, np.ndarray], losses: list[float] | None = None,
-                loss_label: str = "loss") -> Path:
-    """One row: each named image (gray or RGB, shown in [0, 1]) and, if given, the loss
-    curve on a log scale. Uses the Agg backend; creates the folder."""
+                loss_label: str = "loss",
+                plots: dict[str, dict[str, np.ndarray]] | None = None) -> Path:
+    """One row: each named image (gray or RGB, shown in [0, 1]), then each of `plots`
+    (a title -> {label: 1-D values} panel of lines) and, if given, the loss curve on a
+    log scale. Uses the Agg backend; creates the folder."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = len(images) + (losses is not None)
+    plots = plots or {}
+    n = len(images) + len(plots) + (losses is not None)
     fig, axes = plt.subplots(1, n, figsize=(3 * n, 3.2), squeeze=False)
     for ax, (title, img) in zip(axes[0], images.items()):
         ax.imshow(np.clip(img, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.axis("off")
+    for ax, (title, lines) in zip(axes[0, len(images):], plots.items()):
+        for label, values in lines.items():
+            ax.plot(values, label=label, linewidth=1)
+        ax.legend(fontsize=7)
+        ax.set_title(title, fontsize=9)
     if losses is not None:
         ax = axes[0, -1]
         ax.semilogy(np.maximum(losses, 1e-30))

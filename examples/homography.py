@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> float:
     img, target, H, losses, snapshots = fit(args.size, args.steps)
     err = corner_error(H, TRUE_H, args.size)
     print("fitted H:\n", np.round(H, 4), "\ntrue H:\n", TRUE_H)
-    figure = {"input": img, **{f"level {LEVELS - 1 - i} start": s for i, s in
-                                enumerate(snapshots[1:-1], 0)},
+    figure = {"input (the identity start)": img,
+              **{f"after level {LEVELS - 1 - i}": s for i, s in enumerate(snapshots[1:-1])},
               "result": snapshots[-1], "target": target}
     common.save_figure(args.out / "homography.png", figure, losses, "loss (MSE), coarse to fine")
     common.report("mean corner error (px)", err, f"< {GOAL} from {start_err:.1f}",

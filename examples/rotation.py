@@ -59,10 +59,10 @@ def fit(size: int, steps: int, lr: float = 0.02, snapshots: int = 4):
     adam = common.Adam(lr, steps, decay=0.02)
     state = {"angle": 0.0}
     shown = {}
-    every = max(steps // snapshots, 1)
+    marks = {round(j * steps / snapshots) for j in range(snapshots)}
 
     def step(i: int) -> float:
-        if i % every == 0:
+        if i in marks:
             shown[i] = rotate_fn(img=img, angle=state["angle"])
         loss, grad = loss_fn(img=img, target=target, angle=state["angle"])
         state.update(adam.step(state, {"angle": grad}))

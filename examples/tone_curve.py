@@ -25,7 +25,7 @@ except ImportError:  # run as a script: examples/ is on sys.path
 
 BINS, ENTRIES = 64, 256
 GOAL = 10.0  # histogram distance reduction
-SMOOTHNESS = 0.01
+SMOOTHNESS = 0.1
 
 
 def apply_curve(img, curve) -> hg.Func:
@@ -114,9 +114,13 @@ def main(argv: list[str] | None = None) -> float:
     img, target_img, curve, mapped, losses, distances = fit(args.size, args.steps)
     reduction = distances[0] / distances[-1]
     print(f"histogram distance {distances[0]:.3e} -> {distances[-1]:.3e}")
+    hists = {"input": numpy_soft_histogram(img), "result": numpy_soft_histogram(mapped),
+             "target": numpy_soft_histogram(target_img)}
     common.save_figure(args.out / "tone_curve.png",
                        {"input (camera)": img, "result": mapped,
-                        "target histogram (coffee)": target_img}, losses, "loss")
+                        "target histogram (coffee)": target_img}, losses, "loss",
+                       {"tone curve": {"learned": curve, "identity": np.linspace(0, 1, ENTRIES)},
+                        "soft histograms (64 bins)": hists})
     common.report("histogram distance reduction", reduction, f">= {GOAL:g}x",
                   reduction >= GOAL, started)
     return reduction
