@@ -26,7 +26,7 @@ def leaf_adjoints(value: Expr, seed: Expr) -> list[tuple[Expr, Expr]]:
         for child, partial in zip(node.children(), partials(node)):
             if partial is None or not child.type.is_float:
                 continue
-            term = cast(child.type, chain(a, partial))
+            term = cast(child.type, chain(a, partial, node))
             adjoint[child] = term if child not in adjoint else adjoint[child] + term
     return [(n, adjoint[n]) for n in order
             if isinstance(n, (Call, Param)) and n in adjoint and n.type.is_float]

@@ -131,27 +131,30 @@ _FINITE_INTRINSICS = frozenset({"exp", "sin", "cos", "tanh", "abs", "floor", "ce
 _LEAVES = (Var, RVar, Call, Extent)
 
 
-def chain(adjoint: Expr, partial: Expr) -> Expr:
-    """adjoint * partial, the term a child receives (both of the node's type).
+def chain(adjoint: Expr, partial: Expr, node: Expr | None = None) -> Expr:
+    """adjoint * partial, the term a child of `node` receives (all of node's type).
 
     A select partial with a constant branch (select, min, max) distributes: the adjoint
     reaches each branch as a select, not as adj * (0/1 mask). A masked adjoint
     select(c, v, 0) distributes too, so a masked-off lane multiplies nothing. What is
-    left multiplies, guarded by adj == 0 where the partial may be Inf/NaN at finite
-    inputs (`_finite`), so 0 * Inf never turns into NaN (module doc).
+    left multiplies, guarded by adj == 0 where the rule's partial may be Inf/NaN where
+    node and its operands are finite (`_finite`: 1/b, sqrt', log', pow'), so 0 * Inf
+    never turns into NaN (module doc). Partials that are the node's own operands or
+    value (a * b, exp, tanh) need no guard: they are Inf only where the forward is
+    (without `node`, every partial that may be Inf is guarded).
     """
     if _is_zero(adjoint) or _is_zero(partial):
         return Const(adjoint.type, 0)
     if _is_one(partial):
         return adjoint
     if isinstance(partial, Select) and _has_const_branch(partial):
-        return _pick(partial.cond, chain(adjoint, partial.true_value),
-                     chain(adjoint, partial.false_value))
+        return _pick(partial.cond, chain(adjoint, partial.true_value, node),
+                     chain(adjoint, partial.false_value, node))
     if isinstance(adjoint, Select) and _has_const_branch(adjoint, zero_only=True):
-        return _pick(adjoint.cond, chain(adjoint.true_value, partial),
-                     chain(adjoint.false_value, partial))
+        return _pick(adjoint.cond, chain(adjoint.true_value, partial, node),
+                     chain(adjoint.false_value, partial, node))
     product = adjoint * partial
-    if _finite(partial):
+    if _finite(partial, set() if node is None else {node, *node.children()}):
         return product
     return ops.select(adjoint == 0, Const(product.type, 0), product)
 
@@ -173,23 +176,25 @@ def _has_const_branch(e: Select, zero_only: bool = False) -> bool:
     return test(e.true_value) or test(e.false_value)
 
 
-def _finite(e: Expr, memo: dict | None = None) -> bool:
-    """e is finite wherever its leaves (loads, variables, Params) are: only + - * min
-    max, selects, casts, division by a nonzero divisor and the bounded/smooth
-    intrinsics (exp overflow aside)."""
+def _finite(e: Expr, primal: set, memo: dict | None = None) -> bool:
+    """e is finite wherever its leaves (loads, variables, Params, the `primal` values)
+    are: only + - * min max, selects, casts, division by a nonzero divisor and the
+    bounded/smooth intrinsics (exp overflow aside)."""
     from ..ir.buffer import Param
     memo = {} if memo is None else memo
     if e in memo:
         return memo[e]
+    if e in primal:
+        return True
     match e:
         case Const():
             ok = not e.type.is_float or math.isfinite(e.value)
         case Binary() if e.op == "/":
-            ok = _finite(e.a, memo) and _finite(e.b, memo) and _nonzero(e.b)
+            ok = _finite(e.a, primal, memo) and _finite(e.b, primal, memo) and _nonzero(e.b)
         case Intrinsic():
-            ok = e.name in _FINITE_INTRINSICS and all(_finite(c, memo) for c in e.args)
+            ok = e.name in _FINITE_INTRINSICS and all(_finite(c, primal, memo) for c in e.args)
         case Binary() | Select() | Cast() | Not():
-            ok = all(_finite(c, memo) for c in e.children())
+            ok = all(_finite(c, primal, memo) for c in e.children())
         case _:
             ok = isinstance(e, _LEAVES + (Param,))
     memo[e] = ok
