@@ -41,6 +41,16 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
     return float(10 * np.log10(peak**2 / max(mse, 1e-30)))
 
 
+def correlate(img: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """NumPy oracle: out[y, x] = sum_{i,j} img[y+i-ry, x+j-rx] k[i, j] with edge padding
+    (ry, rx = k's half sizes), the examples' blur with repeat_edge."""
+    ry, rx = k.shape[0] // 2, k.shape[1] // 2
+    p = np.pad(img, ((ry, ry), (rx, rx)), mode="edge")
+    h, w = img.shape
+    return sum(p[i:i + h, j:j + w] * k[i, j]
+               for i in range(k.shape[0]) for j in range(k.shape[1]))
+
+
 def bayer_mosaic(rgb: np.ndarray) -> np.ndarray:
     """An RGGB Bayer mosaic (H, W) of an (H, W, 3) image: R at (even, even),
     G at (even, odd) and (odd, even), B at (odd, odd)."""

@@ -40,13 +40,6 @@ def blur_kernel() -> np.ndarray:
     return (np.outer(g, g) / np.outer(g, g).sum()).astype(np.float32)
 
 
-def numpy_blur(img: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Edge-padded correlation with k (the forward model's oracle)."""
-    p = np.pad(img, K // 2, mode="edge")
-    h, w = img.shape
-    return sum(p[i:i + h, j:j + w] * k[i, j] for i in range(K) for j in range(K))
-
-
 @functools.cache  # compile each pipeline once per process
 def build():
     """fn(x=, b=, k=, sharp=, log_weight=, shapes=[(), x.shape, ()])
@@ -75,7 +68,7 @@ def build():
 def degrade(img: np.ndarray, seed: int) -> np.ndarray:
     """The blurred, noisy observation b = k * img + N(0, NOISE^2)."""
     noise = np.random.default_rng(seed).normal(0.0, NOISE, img.shape)
-    return (numpy_blur(img, blur_kernel()) + noise).astype(np.float32)
+    return (common.correlate(img, blur_kernel()) + noise).astype(np.float32)
 
 
 def deconvolve(fn, b: np.ndarray, steps: int, sharp: np.ndarray | None = None,
