@@ -15,7 +15,7 @@ import pytest
 
 from . import check, npeval
 from .check import check_seed
-from .pipegen import KINDS, default_excluded, generate
+from .pipegen import KINDS, default_excluded, generate, overwritten_read
 
 BREADTH = int(os.environ.get("HALOGRID_FUZZ_CASES", "500"))
 DEPTH = int(os.environ.get("HALOGRID_FUZZ_DEPTH_CASES", "16"))
@@ -35,21 +35,36 @@ def test_random_pipeline_compiled_by_numba(seed):
 
 
 def test_the_generator_covers_every_kind_not_excluded():
-    """Across the breadth seeds every stage kind, boundary condition and pointwise op
+    """Across the default breadth's seeds every stage kind, boundary condition and pointwise op
     that no flag excludes is generated (a kind nobody draws would test nothing)."""
     excluded = default_excluded()
     kinds, modes, ops = set(), set(), set()
-    for seed in range(BREADTH):
+    for seed in range(500):
         for s in generate(seed).stages:
             kinds.add(s.kind)
             modes.add(s.args.get("mode"))
             ops.add(s.args.get("op"))
-    stage_kind = {"clamped_chain": "stencil"}   # generators that emit another kind
-    wanted = {stage_kind.get(k, k) for k, (flag, _) in KINDS.items() if flag not in excluded}
+    wanted = {k for k, (flag, _) in KINDS.items() if flag not in excluded}
     assert wanted | {"bc"} <= kinds
     assert {"repeat_edge", "constant_exterior", "mirror_image", "mirror_interior"} <= modes
     assert {"sin", "select_gt", "guard_recip", "param_affine", "sum", "maximum",
             "product"} <= ops
+
+
+def test_the_generator_makes_the_features_that_once_were_bugs():
+    """Overwritten reads, backward and nonlinear scans and chained clamped stencils are
+    generated unless their flag is excluded."""
+    excluded = default_excluded()
+    cases = [generate(seed) for seed in range(500)]
+    stages = [s for c in cases for s in c.stages]
+    if "overwritten_reads" not in excluded:
+        assert any(s.kind == "multi_update" and overwritten_read(s.args["updates"])
+                   for s in stages)
+        assert any(s.kind == "scan" and s.args["backward"] for s in stages)
+    assert any(s.kind == "scan" and s.args["nonlinear"] for s in stages)
+    if "deep_clamped_chains" not in excluded:
+        assert any(sum(s.kind == "stencil" and s.args["clamped"] for s in c.stages) >= 3
+                   for c in cases)
 
 
 def test_the_oracle_catches_a_wrong_pipeline(monkeypatch):
