@@ -33,6 +33,7 @@ from .. import errors
 from ..ir.buffer import ImageParam, InputBuffer, Param
 from ..ir.func import Func
 from .forward import propagate_tangents
+from .invert import input_dims, input_type
 from .reverse import propagate_adjoints
 
 _DEFAULTS = {64: (1e-6, 1e-5, 1e-12), 32: (1e-3, 1e-2, 1e-6)}  # bits: (eps, rtol, atol)
@@ -114,13 +115,13 @@ def _value_of(obj, value) -> np.ndarray:
         raise errors.not_differentiable(
             f"{obj!r} in check_gradients", "only inputs (Buffer, ImageParam, Param) can be "
             "checked", "Key the inputs dict by the pipeline's inputs")
-    t = obj.type if isinstance(obj, Param) else obj.type()
+    t = input_type(obj)
     if not t.is_float:
         raise errors.not_differentiable(
             f"with respect to '{obj.name}' in check_gradients", f"it has integer type {t}",
             f"Pass '{obj.name}' by name as a fixed input instead")
     array = np.asarray(value, dtype=t.dtype)
-    dims = 0 if isinstance(obj, Param) else obj.dimensions()
+    dims = input_dims(obj)
     if array.ndim != dims:
         raise errors.wrong_ndim(str(obj.name), dims, array.ndim)
     return array
@@ -254,7 +255,7 @@ def _check_overrides(gradients: dict, wrt) -> None:
 def _override(gradients: dict, obj):
     for key, func in gradients.items():
         if key is obj:
-            dims = 0 if isinstance(obj, Param) else obj.dimensions()
+            dims = input_dims(obj)
             if not isinstance(func, Func) or func.dimensions() != dims:
                 raise errors.not_differentiable(
                     f"with respect to '{obj.name}' in check_gradients", "its gradients= "

@@ -30,7 +30,7 @@ from ..ir.expr import Call, Const
 from ..ir.extern import vjp_stage
 from ..ir.func import Func
 from ..ir.graph import build_graph
-from .invert import producer_vars
+from .invert import input_dims, input_type, producer_vars
 
 
 def custom_adjoint(f: Func, rule: Callable[[Func], dict]) -> Func:
@@ -89,7 +89,7 @@ class UserAdjoints:
                     f"'{f.name}' does not read", "Return adjoints only of the Funcs, "
                     "Buffers, ImageParams and Params it reads")
             _check_adjoint(f, key, adjoint)
-            self.send(key, Call(adjoint, producer_vars(_dims(key)), 0))
+            self.send(key, Call(adjoint, producer_vars(input_dims(key)), 0))
 
     def _send_vjp(self, e: Func, d_e: Func) -> None:
         stage = e.extern
@@ -101,7 +101,7 @@ class UserAdjoints:
         rng = self.regions.of_stage(e, 0)
         box = tuple((rng.min[d], rng.extent(d)) for d in range(e.dimensions()))
         for i, inp in enumerate(stage.inputs):
-            if _type(inp).is_float:
+            if input_type(inp).is_float:
                 g = vjp_stage(e, d_e, i, box)
                 self.send(inp, Call(g, producer_vars(inp.dimensions()), 0))
 
@@ -109,8 +109,8 @@ class UserAdjoints:
 def _check_adjoint(f: Func, key, adjoint) -> None:
     """adjoint is a defined one-valued Func of key's dimensions and type."""
     name = f"'{key.name}'"
-    if not _type(key).is_float:
-        raise errors.bad_custom_adjoint(f.name, f"{name} has integer type {_type(key)!r}, "
+    if not input_type(key).is_float:
+        raise errors.bad_custom_adjoint(f.name, f"{name} has integer type {input_type(key)!r}, "
                                         "which has no adjoint", "Leave it out of the dict")
     if isinstance(key, Func) and key.outputs() != 1:
         raise errors.bad_custom_adjoint(f.name, f"{name} is a tuple Func", "Give adjoints "
@@ -118,30 +118,22 @@ def _check_adjoint(f: Func, key, adjoint) -> None:
     if not isinstance(adjoint, Func) or not adjoint.defined() or adjoint.outputs() != 1:
         raise errors.bad_custom_adjoint(f.name, f"the adjoint for {name} is "
                                         f"{_describe(adjoint)}, not a defined one-valued Func",
-                                        f"Define it as a Func over {_dims(key)} Var(s)")
-    if adjoint.dimensions() != _dims(key):
+                                        f"Define it as a Func over {input_dims(key)} Var(s)")
+    if adjoint.dimensions() != input_dims(key):
         raise errors.bad_custom_adjoint(
             f.name, f"the adjoint for {name} has {adjoint.dimensions()} dimension(s) and "
-            f"{name} has {_dims(key)}", f"Define it over {_dims(key)} Var(s) (a Param's "
+            f"{name} has {input_dims(key)}", f"Define it over {input_dims(key)} Var(s) (a Param's "
             "adjoint is 0-D: d[()] = ...)")
-    if adjoint.type() != _type(key):
+    if adjoint.type() != input_type(key):
         raise errors.bad_custom_adjoint(
             f.name, f"the adjoint for {name} is {adjoint.type()!r} and {name} is "
-            f"{_type(key)!r}", f"Cast it, e.g. hg.cast({_type(key)!r}, ...)")
+            f"{input_type(key)!r}", f"Cast it, e.g. hg.cast({input_type(key)!r}, ...)")
 
 
 def _is_zero(d: Func) -> bool:
     """d is an adjoint nothing was sent to: one pure definition, the constant 0."""
     value = d.definitions[0].values[0]
     return len(d.definitions) == 1 and isinstance(value, Const) and value.value == 0
-
-
-def _dims(obj) -> int:
-    return 0 if isinstance(obj, Param) else obj.dimensions()
-
-
-def _type(obj):
-    return obj.type if isinstance(obj, Param) else obj.type()
 
 
 def _describe(obj) -> str:

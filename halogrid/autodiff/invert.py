@@ -18,9 +18,10 @@ import itertools
 from dataclasses import dataclass, field, replace
 
 from ..ir import ops
+from ..ir.buffer import Param
 from ..ir.expr import Binary, Call, Cast, Const, Expr, RVar, Var
 from ..ir.visit import collect
-from ..ir.types import INT32
+from ..ir.types import INT32, Type
 from ..ir.func import Func, RDom
 from ..ir.simplify import simplify
 from ..ir.solve import invert
@@ -77,6 +78,16 @@ def producer_var(d: int) -> Var:
 
 def producer_vars(n: int) -> tuple[Var, ...]:
     return tuple(producer_var(d) for d in range(n))
+
+
+def input_dims(obj) -> int:
+    """The dimensions of a Func, Buffer or ImageParam; a Param's are 0."""
+    return 0 if isinstance(obj, Param) else obj.dimensions()
+
+
+def input_type(obj) -> Type:
+    """The type of a one-valued Func, Buffer, ImageParam or Param (or any Expr)."""
+    return obj.type() if callable(getattr(obj, "type", None)) else obj.type
 
 
 def adjoint_func(name: str) -> Func:

@@ -29,7 +29,8 @@ from ..ir.visit import mutate_with
 from .backprop import stage_leaves
 from .custom import UserAdjoints
 from .invert import (Contribution, LoopDomain, adjoint_func, adjoint_name, contribution,
-                     producer_vars, routed_boundaries, set_level, through_boundary)
+                     input_dims, input_type, producer_vars, routed_boundaries, set_level,
+                     through_boundary)
 from .order import loop_rvars, pure_dims
 from .overwrite import OverwriteStages, is_read_of
 from .reductions import ReductionStages, reduces_over_rdom, same_args
@@ -67,7 +68,7 @@ def _check_differentiable(obj) -> None:
     if isinstance(obj, RDom) or not hasattr(obj, "name"):
         raise errors.not_differentiable(f"with respect to {obj!r}", "it is not a Func, Buffer, "
                                         "ImageParam or Param", "Ask for d[f] of one of those")
-    types = obj.value_types() if isinstance(obj, Func) else [_type(obj)]
+    types = obj.value_types() if isinstance(obj, Func) else [input_type(obj)]
     t = types[0]
     if not any(v.is_float for v in types):
         raise errors.not_differentiable(
@@ -75,16 +76,8 @@ def _check_differentiable(obj) -> None:
             "Only Float inputs have adjoints; cast the input to float in the algorithm")
 
 
-def _dims(obj) -> int:
-    return 0 if isinstance(obj, Param) else obj.dimensions()
-
-
-def _type(obj):
-    return obj.type() if callable(getattr(obj, "type", None)) else obj.type
-
-
 def _value_type(obj, index: int):
-    return obj.value_types()[index] if isinstance(obj, Func) else _type(obj)
+    return obj.value_types()[index] if isinstance(obj, Func) else input_type(obj)
 
 
 def _outputs(obj) -> int:
@@ -100,7 +93,7 @@ def _zeros(obj):
     result = []
     for i in range(_outputs(obj)):
         f = adjoint_func(adjoint_name(obj, i))
-        f[producer_vars(_dims(obj))] = ops.cast(_value_type(obj, i), 0)
+        f[producer_vars(input_dims(obj))] = ops.cast(_value_type(obj, i), 0)
         result.append(f)
     return _pack(result)
 
@@ -182,7 +175,7 @@ class _ReverseWalk(OverwriteStages, ReductionStages):
             if id(f) not in self.routed and any(t.is_float for t in f.value_types()):
                 self._walk_stages(f, d_f)
         for obj in list(self.graph.inputs) + list(self.graph.params):
-            if _type(obj).is_float:
+            if input_type(obj).is_float:
                 self.final[id(obj)] = self._assemble(obj)
 
     # -- assembling an adjoint Func from its contributions
@@ -190,7 +183,7 @@ class _ReverseWalk(OverwriteStages, ReductionStages):
         contributions = self.pending.pop((id(obj), index), [])
         d = adjoint_func(adjoint_name(obj, index))
         t = _value_type(obj, index)
-        targets = producer_vars(_dims(obj))
+        targets = producer_vars(input_dims(obj))
         pure = [ops.cast(t, c.value) for c in contributions if c.is_pure]
         total = ops.cast(t, 0)
         for term in pure:
@@ -223,7 +216,7 @@ class _ReverseWalk(OverwriteStages, ReductionStages):
     def _send_pure(self, callee, value: Expr) -> None:
         """Add `value`, an expression over callee's producer Vars, to its adjoint."""
         self.pending.setdefault((id(callee), 0), []).append(
-            Contribution(producer_vars(_dims(callee)), value, None))
+            Contribution(producer_vars(input_dims(callee)), value, None))
 
     # -- the stages of one Func, last update first
     def _walk_stages(self, f: Func, d_f: list) -> None:
