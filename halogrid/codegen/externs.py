@@ -71,25 +71,24 @@ class Runner:
         self.dtype = stage.type.dtype
 
     def __call__(self, alloc_min, alloc_extent, call_min, call_extent, *inputs):
-        alloc_extent = tuple(max(int(x), 0) for x in alloc_extent)
+        alloc_extent = _extents(alloc_extent)
         call_min, call_extent = _ints(call_min), _ints(call_extent)
         if 0 in alloc_extent or any(x <= 0 for x in call_extent):
             return np.zeros(alloc_extent, self.dtype)
         views = [_view(*inp) for inp in inputs]
         if self.stage.kind == "forward":
-            args = [a for view, inp in zip(views, inputs) for a in (view, _ints(inp[2]))]
-            result = self.stage.fn(call_min, call_extent, *args)
+            result = self.stage.fn(call_min, call_extent, *_array_args(views, inputs))
             return self._fresh(self._checked(result, call_extent, "fn"), inputs)
         return self._vjp(_ints(alloc_min), alloc_extent, call_min, call_extent, views, inputs)
 
     def dry(self, alloc_min, alloc_extent, *rest):
         """A stand-in for compile_jobs' dry run: a buffer of the right type and shape."""
-        return np.zeros(tuple(max(int(x), 0) for x in alloc_extent), self.dtype)
+        return np.zeros(_extents(alloc_extent), self.dtype)
 
     def _vjp(self, alloc_min, alloc_extent, call_min, call_extent, views, inputs):
         stage = self.stage
         key = (call_min, call_extent) + tuple(x for inp in inputs for x in inp)
-        args = [a for view, inp in zip(views[1:], inputs[1:]) for a in (view, _ints(inp[2]))]
+        args = _array_args(views[1:], inputs[1:])
         results = self.memo.get(key, lambda: stage.fn(views[0], call_min, call_extent, *args))
         if not isinstance(results, (tuple, list)) or len(results) != len(stage.inputs) - 1:
             raise errors.bad_extern_result(
@@ -140,6 +139,16 @@ class Runner:
 
 def _ints(values) -> tuple:
     return tuple(int(v) for v in values)
+
+
+def _extents(values) -> tuple:
+    """An allocation's extents as ints, an empty dimension's (negative) as 0."""
+    return tuple(max(int(v), 0) for v in values)
+
+
+def _array_args(views: list, inputs) -> list:
+    """The user function's array arguments: each input's view, then its box min."""
+    return [a for view, inp in zip(views, inputs) for a in (view, _ints(inp[2]))]
 
 
 def _view(buffer: np.ndarray, origin, box_min, box_extent) -> np.ndarray:
