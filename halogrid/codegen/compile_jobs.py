@@ -62,14 +62,19 @@ class _Recorder:
         self.signatures.add(tuple(numba.typeof(a) for a in args))
 
 
+def _dispatchers(module) -> dict:
+    """{global name: Numba dispatcher} of a driver module's kernels (under profile() a
+    kernel global is a profiler.Timed around its dispatcher)."""
+    return {n: getattr(k, "kernel", k) for n, k in vars(module).items()
+            if n.startswith("kernel_")}
+
+
 def signatures(module, args: tuple, check) -> list[tuple]:
     """[(kernel, argument types)] of one run of module.run(*args), not yet compiled.
     A kernel bound to several globals (two identical loop nests) is listed once.
     The dry run is a copy of `run` over globals of its own: the module's stay as they
     are, so other threads calling the pipeline meanwhile run the real kernels."""
-    kernels = {n: k for n, k in vars(module).items() if n.startswith("kernel_")}
-    # under profile() a kernel is a profiler.Timed around the dispatcher
-    dispatchers = {n: getattr(k, "kernel", k) for n, k in kernels.items()}
+    dispatchers = _dispatchers(module)
     recorders = {id(d): _Recorder(d) for d in dispatchers.values()}
     dry_globals = dict(vars(module))
     dry_globals.update({n: recorders[id(d)] for n, d in dispatchers.items()})
@@ -99,8 +104,7 @@ def precompile(module, args: tuple, check) -> None:
     if not jobs:
         return
     mine, theirs = _split(jobs) if len(jobs) > 1 and _helper_allowed() else (jobs, [])
-    names = {id(getattr(k, "kernel", k)): n for n, k in vars(module).items()
-             if n.startswith("kernel_")}
+    names = {id(d): n for n, d in _dispatchers(module).items()}
     report = progress.CompileProgress(len(jobs))
     pid = _fork_helper(theirs, names) if theirs else None
     try:
