@@ -272,14 +272,13 @@ def _inlined_order(exprs, stored: set[int]) -> list:
     order: list = []
     seen: set[int] = set()
 
-    def visit(f) -> None:
-        seen.add(id(f))
-        for call in collect(f.definitions[0].values, Call):
-            if is_inlined(call.callee, stored) and id(call.callee) not in seen:
-                visit(call.callee)
-        order.append(f)
+    def visit_calls(exprs) -> None:
+        for call in collect(exprs, Call):
+            f = call.callee
+            if is_inlined(f, stored) and id(f) not in seen:
+                seen.add(id(f))
+                visit_calls(f.definitions[0].values)
+                order.append(f)
 
-    for call in collect(exprs, Call):
-        if is_inlined(call.callee, stored) and id(call.callee) not in seen:
-            visit(call.callee)
+    visit_calls(exprs)
     return order[::-1]
