@@ -20,12 +20,11 @@ from dataclasses import dataclass, field, replace
 from ..ir import ops
 from ..ir.buffer import Param
 from ..ir.expr import Binary, Call, Cast, Const, Expr, RVar, Var
-from ..ir.visit import collect
-from ..ir.types import INT32, Type
 from ..ir.func import Func, RDom
 from ..ir.simplify import simplify
 from ..ir.solve import invert
-from ..ir.visit import substitute
+from ..ir.types import INT32, Type
+from ..ir.visit import collect, substitute
 from .backprop import leaf_adjoints
 
 
