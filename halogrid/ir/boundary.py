@@ -31,13 +31,17 @@ def in_window(source, d: int, index):
     return clamp(index, WindowEdge(source, d, "min"), WindowEdge(source, d, "max"))
 
 
-def _wrap(source, name: str, index_map) -> Func:
-    n = source.dimensions()
-    dims = [Var(f"_bc{d}") for d in range(n)]
+def _new_boundary(source, name: str) -> tuple[Func, list[Var]]:
+    """The Func '<source>_<name>' of kind 'boundary', and its Vars (one per dimension)."""
     f = Func(f"{source.name}_{name}", _kind="boundary")
+    f.boundary_of = (source, name)  # what hg.dask's halos read (interop/halos.py)
+    return f, [Var(f"_bc{d}") for d in range(source.dimensions())]
+
+
+def _wrap(source, name: str, index_map) -> Func:
+    f, dims = _new_boundary(source, name)
     f[tuple(dims)] = source[tuple(in_window(source, d, index_map(v, source.extent_expr(d)))
                                   for d, v in enumerate(dims))]
-    f.boundary_of = (source, name)  # what hg.dask's halos read (interop/halos.py)
     return f
 
 
@@ -93,17 +97,14 @@ def window_exterior(source: InputBuffer, value: ExprLike = 0) -> Func:
 
 def _constant_outside(source, value, name: str, limits) -> Func:
     """`value` outside [lo, end) per dimension, `limits(d)` -> (lo, end)."""
-    n = source.dimensions()
-    dims = [Var(f"_bc{d}") for d in range(n)]
+    f, dims = _new_boundary(source, name)
     inside = None
     for d, v in enumerate(dims):
         lo, end = limits(d)
         cond = (v >= lo) & (v < end)
         inside = cond if inside is None else inside & cond
     clamped = tuple(in_window(source, d, v) for d, v in enumerate(dims))
-    f = Func(f"{source.name}_{name}", _kind="boundary")
     f[tuple(dims)] = select(inside, source[clamped], cast(source.type(), value))
-    f.boundary_of = (source, name)
     return f
 
 
