@@ -8,9 +8,9 @@ expressions as Extent nodes, so one compiled pipeline serves every input size.
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
 import math
 import reprlib
+from typing import Sequence
 
 import numpy as np
 
