@@ -89,6 +89,12 @@ def input_type(obj) -> Type:
     return obj.type() if callable(getattr(obj, "type", None)) else obj.type
 
 
+def pack(values: list):
+    """One item per value of a Func (adjoint Funcs, right sides) -> the item, or a tuple
+    of them for a tuple Func."""
+    return values[0] if len(values) == 1 else tuple(values)
+
+
 def adjoint_func(name: str) -> Func:
     """A new adjoint Func (kind 'adjoint'), tagged with the nesting level of the walk
     creating it."""

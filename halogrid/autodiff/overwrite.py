@@ -20,7 +20,7 @@ from ..ir.solve import invert
 from ..ir.visit import collect, mutate_with, substitute
 from .backprop import at_values, stage_leaves
 from .invert import (LoopDomain, adjoint_func, adjoint_name, conjunction, contribution, guarded,
-                     producer_vars)
+                     pack, producer_vars)
 from .order import FALSE, TRUE, UpdateOrder, clamp_to, precedes, pure_dims, rvar_range
 
 
@@ -94,7 +94,7 @@ class OverwriteStages:
         d = f.definitions[k]
         targets = producer_vars(f.dimensions())
         scan = adjoint_func(f"d_{f.name}_scan{k}")
-        scan[targets] = _values([Call(a, targets, 0) for a in d_k])
+        scan[targets] = pack([Call(a, targets, 0) for a in d_k])
         rev = RDom([(rv.min, rv.extent) for rv in order.rvars], name=f"r_rev{k}")
         s = [simplify(rv.min + rv.extent - 1 - (rev[i] - rv.min))
              for i, rv in enumerate(order.rvars)]
@@ -110,7 +110,7 @@ class OverwriteStages:
             if term is None:
                 return self._scatter_scan(f, k, scan, scanned, adjoints, at_s, order)
             totals[read.index] = totals[read.index] + term
-        scan[lhs] = _values(totals)
+        scan[lhs] = pack(totals)
         scan.compute_root()
         return scan
 
@@ -208,8 +208,3 @@ def _check_self_reads(f: Func, k: int, reads) -> None:
 def is_read_of(leaf, f: Func) -> bool:
     """A leaf of backprop that is a read of f."""
     return isinstance(leaf, Call) and leaf.callee is f
-
-
-def _values(exprs: list):
-    """The right side defining one value, or a tuple of values."""
-    return exprs[0] if len(exprs) == 1 else tuple(exprs)

@@ -29,8 +29,8 @@ from ..ir.visit import mutate_with
 from .backprop import stage_leaves
 from .custom import UserAdjoints
 from .invert import (Contribution, LoopDomain, adjoint_func, adjoint_name, contribution,
-                     input_dims, input_type, producer_vars, routed_boundaries, set_level,
-                     through_boundary)
+                     input_dims, input_type, pack, producer_vars, routed_boundaries,
+                     set_level, through_boundary)
 from .order import loop_rvars, pure_dims
 from .overwrite import OverwriteStages, is_read_of
 from .reductions import ReductionStages, reduces_over_rdom, same_args
@@ -84,18 +84,13 @@ def _outputs(obj) -> int:
     return obj.outputs() if isinstance(obj, Func) else 1
 
 
-def _pack(adjoints: list):
-    """One Func per value -> the Func, or a tuple of them for a tuple Func."""
-    return adjoints[0] if len(adjoints) == 1 else tuple(adjoints)
-
-
 def _zeros(obj):
     result = []
     for i in range(_outputs(obj)):
         f = adjoint_func(adjoint_name(obj, i))
         f[producer_vars(input_dims(obj))] = ops.cast(_value_type(obj, i), 0)
         result.append(f)
-    return _pack(result)
+    return pack(result)
 
 
 def propagate_adjoints(loss: Func, adjoint: object = None) -> Derivative:
@@ -169,7 +164,7 @@ class _ReverseWalk(OverwriteStages, ReductionStages):
     def run(self, loss: Func, seed: Func) -> None:
         for f in reversed(self.graph.funcs):
             d_f = [seed] if f is loss else [self._assemble(f, i) for i in range(f.outputs())]
-            self.final[id(f)] = _pack(d_f)
+            self.final[id(f)] = pack(d_f)
             # what a condition wraps got its adjoint directly; an integer Func passes
             # nothing on (its values are piecewise constant in everything it reads)
             if id(f) not in self.routed and any(t.is_float for t in f.value_types()):
@@ -221,12 +216,12 @@ class _ReverseWalk(OverwriteStages, ReductionStages):
     # -- the stages of one Func, last update first
     def _walk_stages(self, f: Func, d_f: list) -> None:
         if self.user.sends(f, d_f):  # the user's adjoints replace derived ones
-            self.stage_adjoints[id(f)] = [_pack(d_f)] * len(f.definitions)
+            self.stage_adjoints[id(f)] = [pack(d_f)] * len(f.definitions)
             return
         adjoints = [None] * len(f.definitions)
         current = d_f
         for k in range(len(f.definitions) - 1, -1, -1):
-            adjoints[k] = _pack(current)
+            adjoints[k] = pack(current)
             current = self._stage(f, k, current)
         self.stage_adjoints[id(f)] = adjoints
 
