@@ -23,9 +23,10 @@ class ReductionStages:
     """The reverse walk's handling of reductions (mixed into _ReverseWalk, whose
     _send_leaf and _prefix it uses)."""
 
-    def _reduction(self, f: Func, k: int, d_k: Func, domain) -> Func | None:
-        """f[L] = max/min(f[L], e) or f[L] * e over RVars missing from L: the final value
-        tells which terms mattered (max/min: the terms equal to it; product: final / e)."""
+    def _reduction(self, f: Func, k: int, d_k: Func, domain) -> Func:
+        """f[L] = max/min(f[L], e) or f[L] * e over RVars missing from L (update k >= 1):
+        the final value tells which terms mattered (max/min: the terms equal to it;
+        product: final / e). Returns d(f, k-1)."""
         d = f.definitions[k]
         value, lhs = d.values[0], d.args
         op, own, other = _reduction_shape(value, f, lhs)
@@ -37,8 +38,6 @@ class ReductionStages:
         for leaf, adjoint in leaf_adjoints(other, Call(d_k, lhs, 0)):
             adjoint = self._stage_values(f, k, lhs, adjoint) * factor
             self._send_leaf(leaf, adjoint, domain)
-        if k == 0:
-            return None
         targets = producer_vars(f.dimensions())
         before = Call(self._prefix(f, k - 1), targets, 0)
         after = self._value_after(f, k, targets)
