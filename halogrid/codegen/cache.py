@@ -37,6 +37,8 @@ import numba
 from .. import config
 from ..ir.expr import Expr
 from ..ir.graph import Graph
+from ..schedule.defaults import schedule_of
+from ..schedule.state import initial_stage_schedule
 
 _MEMORY: dict[str, tuple] = {}   # key -> (driver module, meta)
 _KERNELS: dict[str, object] = {}  # kernel file path -> its compiled function
@@ -103,11 +105,11 @@ def pipeline_key(graph: Graph, target: str, extra: str = "") -> str:
                      f"{inp.dimensions()} {type(inp).__name__}")
     for p in graph.params:
         parts.append(f"param {ser.obj(p)} {json.dumps(str(p.name))} {p.type()!r}")
-    for f in graph.funcs:
-        sched = f.func_schedule.fingerprint(ser.obj) if f.func_schedule is not None else None
+    for f in graph.funcs:  # effective schedules: no directive hashes as the default
+        sched = schedule_of(f).fingerprint(ser.obj)
         parts.append(f"func {ser.obj(f)} {json.dumps(str(f.name))} {f.kind} {sched!r}")
         for d in f.definitions:
-            stage_sched = d.schedule.fingerprint(ser.obj) if d.schedule is not None else None
+            stage_sched = (d.schedule or initial_stage_schedule(d)).fingerprint(ser.obj)
             parts.append(" def " + ser.value(d.args) + " = " + ser.value(d.values)
                          + " rdoms " + " ".join(ser.value(r) for r in d.rdoms)
                          + f" sched {stage_sched!r}")
@@ -275,7 +277,7 @@ def _atomic_write(path: str, text: str, replace: bool = True) -> None:
     folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:  # as digest_of and readers
             fh.write(text)
         if replace:
             os.replace(tmp, path)
