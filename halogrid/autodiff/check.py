@@ -157,6 +157,7 @@ class _Checker:
         self.loss, self.wrt, self.out_shape = loss, wrt, out_shape
         self.u = None if u is None else u.astype(np.float64)
         d = propagate_adjoints(loss) if u is None else propagate_adjoints(loss, u)
+        self.ulp = float(np.finfo(loss.type().dtype).eps)  # the loss type's machine epsilon
         self.tangent_inputs = [_tangent_input(obj, bindings) for obj, _ in wrt]
         t = propagate_tangents({obj: tan for (obj, _), tan in zip(wrt, self.tangent_inputs)})
         grads = [_override(gradients, obj) or d[obj] for obj, _ in wrt]
@@ -192,12 +193,12 @@ class _Checker:
     def _derivatives(self, i: int, v, h: float):
         """[(what, value, direction taken, rounding noise)] of fd and forward mode."""
         obj, x = self.wrt[i]
-        x64, ulp = x.astype(np.float64), float(np.finfo(self.loss.type().dtype).eps)
+        x64 = x.astype(np.float64)
         plus, minus = (x64 + h * v).astype(x.dtype), (x64 - h * v).astype(x.dtype)
         v_h = (plus.astype(np.float64) - minus.astype(np.float64)) / (2 * h)
         hi = self.run({**self.base, str(obj.name): plus}, {})[0]
         lo = self.run({**self.base, str(obj.name): minus}, {})[0]
-        fd_noise = ulp * (self._magnitude(hi) + self._magnitude(lo)) / (2 * h)
+        fd_noise = self.ulp * (self._magnitude(hi) + self._magnitude(lo)) / (2 * h)
         v_t = v.astype(x.dtype)
         forward = self.run(self.base, {str(self.tangent_inputs[i].name): v_t})[2]
         return [("finite differences", self._pair(hi - lo) / (2 * h), v_h, fd_noise),
@@ -210,7 +211,6 @@ class _Checker:
         h, atol = (h if eps is None else eps), (atol_d if atol is None else atol)
         if rtol is None:
             rtol = max(rtol_d, _defaults(self.loss.type().dtype)[1])
-        ulp = float(np.finfo(self.loss.type().dtype).eps)
         g = self.grads[i]
         found = self._derivatives(i, v, h)
         row = GradientRow(str(obj.name), k, float(np.linalg.norm(g)), found[0][1],
@@ -218,7 +218,7 @@ class _Checker:
         for what, expected, direction, noise in found:
             got = float(np.vdot(g, direction))
             size = max(abs(expected), abs(got))
-            rounding = 8 * ulp * float(np.vdot(np.abs(g), np.abs(direction))) + noise
+            rounding = 8 * self.ulp * float(np.vdot(np.abs(g), np.abs(direction))) + noise
             allowed = atol + rtol * size + rounding
             rel = abs(expected - got) / size if size > 0 else 0.0
             row.rel_err = max(row.rel_err, rel)
