@@ -16,6 +16,8 @@ Adjoint Funcs are ordinary Funcs (kind 'adjoint', compute_root by default).
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import errors
 from ..ir import ops
 from ..ir.boundary import constant_exterior, window_exterior
@@ -143,7 +145,6 @@ def _seed(loss: Func, adjoint):
 
 
 def _as_array(a, t):
-    import numpy as np
     return np.ascontiguousarray(np.asarray(a, dtype=t.dtype))
 
 
@@ -301,7 +302,6 @@ def _shape_of(obj, bindings) -> tuple:
     if isinstance(obj, Buffer):
         return obj.shape
     if isinstance(obj, InputBuffer) and str(obj.name) in bindings:
-        import numpy as np
         return np.shape(bindings[str(obj.name)])
     raise errors.not_differentiable(
         f"'{obj.name}' in gradients()", "its shape is unknown", "Pass it by name as a keyword, "
