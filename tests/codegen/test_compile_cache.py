@@ -126,3 +126,42 @@ def test_pipelines_that_share_a_loop_nest_share_its_compiled_kernel(tmp_path, mo
     out, twice = both(inp=a)
     np.testing.assert_allclose(out, want, rtol=1e-6)
     np.testing.assert_allclose(twice, 2 * want, rtol=1e-6)
+
+
+def test_compiling_one_pipeline_twice_hits_the_cache_and_leaves_its_funcs_as_written(
+        tmp_path, monkeypatch, capfd, rng):
+    """Lowering reads schedules without recording defaults on the user's Funcs (here
+    the inlined boundary conditions and the adjoint's seed exterior), so the key of the
+    same Pipeline object is the same after a compile and the second compile is a hit."""
+    from halogrid.codegen import cache
+    from halogrid.ir.graph import build_graph
+    monkeypatch.setenv("HALOGRID_CACHE_DIR", str(tmp_path))  # the first compile lowers
+    monkeypatch.setenv("HALOGRID_DEBUG", "1")
+    y, x = hg.Var("y"), hg.Var("x")
+    inp, k = hg.ImageParam(hg.Float(32), 2, "inp"), hg.ImageParam(hg.Float(32), 2, "k")
+    edge = hg.BoundaryConditions.repeat_edge(inp)
+    r = hg.RDom([(-1, 3), (-2, 5)], name="r")
+    blur = hg.Func("blur_twice")
+    blur[y, x] = hg.sum(edge[y + r[0], x + r[1] + 1] * k[r[0] + 1, r[1] + 2])
+    seed = rng.random((5, 6), dtype=np.float32)
+    pipeline = hg.Pipeline([hg.propagate_adjoints(blur, seed)[inp]])
+    graph = build_graph(pipeline.outputs)
+    schedules = [f.func_schedule for f in graph.funcs]
+    key = cache.pipeline_key(graph, "cpu")
+    capfd.readouterr()
+    first = pipeline.compile()
+    assert MISS.search(capfd.readouterr().err)
+    assert [f.func_schedule for f in graph.funcs] == schedules
+    assert cache.pipeline_key(build_graph(pipeline.outputs), "cpu") == key
+    second = pipeline.compile()
+    log = capfd.readouterr().err
+    assert not MISS.search(log) and second.module is first.module, log  # the memory hit
+    a, w = rng.random((5, 6), dtype=np.float32), rng.random((3, 5), dtype=np.float32)
+    want = np.zeros((5, 6))  # d inp: each seed value times k, scattered to clamped reads
+    for r0 in range(-1, 2):
+        for r1 in range(-2, 3):
+            rows = np.clip(np.arange(5)[:, None] + r0, 0, 4)
+            cols = np.clip(np.arange(6)[None, :] + r1 + 1, 0, 5)
+            np.add.at(want, (rows, cols), seed * w[r0 + 1, r1 + 2])
+    np.testing.assert_allclose(first(inp=a, k=w), want, rtol=1e-5)
+    np.testing.assert_array_equal(second(inp=a, k=w), first(inp=a, k=w))

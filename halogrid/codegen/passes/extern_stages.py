@@ -16,7 +16,7 @@ from ... import errors
 from ...ir.buffer import InputBuffer
 from ...ir.expr import WindowEdge
 from ...ir.extern import extern_funcs
-from ...schedule.state import func_schedule
+from ...schedule.defaults import schedule_of
 from ..names import storage_name
 from ..stmt import Allocate, Block, ExternCall, Stmt, block, stores_in
 from .storage import input_storage_name
@@ -47,7 +47,7 @@ def extern_stages(s: Stmt, funcs: list, storage_regions: dict) -> Stmt:
 
 
 def _check_root(func, stage, why: str) -> None:
-    sched = func_schedule(func)
+    sched = schedule_of(func)
     if sched.compute not in (None, "root") or sched.store not in (None, "root"):
         directive = "compute_at" if "at" in (sched.compute, sched.store) else "compute_inline"
         raise errors.schedule_error(func.name, directive, why,
