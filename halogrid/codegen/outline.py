@@ -161,10 +161,20 @@ def _has_contiguous_reduction(s: Stmt) -> bool:
 
 
 def _reads_along(loop: For) -> bool:
-    loads = collect([e for t in walk(loop.body) for e in exprs_of(t)], Load)
-    return any(load.index and
-               any(v.name == loop.var.name for v in collect((load.index[-1],), Var))
-               for load in loads)
+    """A Load in the loop whose last index moves with its var: names the var directly
+    or through the Lets (CSE's, e.g. `_cse = r - inp.min`) of the body bound from it."""
+    along = {loop.var.name}
+    loads = []
+    for t in walk(loop.body):  # program order: a Let is seen before its uses
+        exprs = exprs_of(t)
+        if isinstance(t, Let) and _names(exprs) & along:
+            along.add(t.var.name)
+        loads += collect(exprs, Load)
+    return any(load.index and _names(load.index[-1:]) & along for load in loads)
+
+
+def _names(exprs) -> set[str]:
+    return {v.name for v in collect(exprs, Var)}
 
 
 def _free(s: Stmt, scope: set, allocated: set, scalars: dict, storages: dict) -> None:
