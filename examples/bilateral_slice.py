@@ -123,7 +123,7 @@ class GridNet(torch.nn.Module):
 
 def main(argv: list[str] | None = None) -> float:
     started = time.perf_counter()
-    args = common.parse_args(__doc__.splitlines()[0], 512, 400, 96, 120, argv=argv)
+    args = common.parse_args(__doc__.splitlines()[0], 256, 200, 96, 120, argv=argv)
     torch.manual_seed(0)
     op = build()
     rgb = common.load_image("coffee", args.size, gray=False)

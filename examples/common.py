@@ -155,16 +155,17 @@ def report(name: str, value: float, goal: str, ok: bool, started: float) -> None
     print(f"{name}: {value:.4g} (goal {goal}) {verdict}  [{time.perf_counter() - started:.1f} s]")
 
 
-def bilinear(src, ys, xs):
+def bilinear(src, ys, xs, *rest):
     """halogrid Expr: src (a Func, e.g. a boundary condition) sampled bilinearly at the
-    float pixel coordinates (ys, xs); differentiable in ys and xs."""
+    float pixel coordinates (ys, xs) (then src's further indices `rest`, e.g. a colour);
+    differentiable in ys and xs."""
     import halogrid as hg
 
     y0, x0 = hg.floor(ys), hg.floor(xs)
     iy, ix = hg.i32(y0), hg.i32(x0)
     ay, ax = ys - y0, xs - x0
-    return ((1 - ay) * ((1 - ax) * src[iy, ix] + ax * src[iy, ix + 1])
-            + ay * ((1 - ax) * src[iy + 1, ix] + ax * src[iy + 1, ix + 1]))
+    return ((1 - ay) * ((1 - ax) * src[(iy, ix) + rest] + ax * src[(iy, ix + 1) + rest])
+            + ay * ((1 - ax) * src[(iy + 1, ix) + rest] + ax * src[(iy + 1, ix + 1) + rest]))
 
 
 def mean_squared_error(a, b, like) -> "object":
@@ -178,3 +179,18 @@ def mean_squared_error(a, b, like) -> "object":
     loss[()] = 0.0
     loss[()] += (a[pixels[0], pixels[1]] - b[pixels[0], pixels[1]]) ** 2 / n
     return loss
+
+
+def bilinear_demosaick(mosaic: np.ndarray) -> np.ndarray:
+    """(H, W, 3) bilinear demosaicking of an RGGB mosaic (see bayer_mosaic): each colour's
+    samples convolved with its interpolation kernel, edges mirrored about the edge pixel
+    (scipy 'mirror', which keeps the Bayer parity)."""
+    from scipy.ndimage import convolve
+
+    y, x = np.mgrid[:mosaic.shape[0], :mosaic.shape[1]]
+    masks = [(y % 2 == 0) & (x % 2 == 0), (y + x) % 2 == 1, (y % 2 == 1) & (x % 2 == 1)]
+    rb = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 4.0
+    g = np.array([[0, 1, 0], [1, 4, 1], [0, 1, 0]]) / 4.0
+    planes = [convolve(np.where(m, mosaic, 0.0), k, mode="mirror")
+              for m, k in zip(masks, (rb, g, rb))]
+    return np.stack(planes, -1).astype(np.float32)
