@@ -40,7 +40,7 @@ def parse(argv=None):
                         "to leave the CPUs (the machine may be shared); 0 = never wait")
     p.add_argument("--retries", type=int, default=1,
                    help="re-run a cell up to this many times while other processes took "
-                        f"> {CLEAN_LOAD:.0%} of the CPUs during it; the cleanest run is kept")
+                        f"> {CLEAN_LOAD * 100:.0f}%% of the CPUs during it; the cleanest run is kept")
     p.add_argument("--nice", type=int, default=0,
                    help="os.nice() increment for this run and its cells; negative (root "
                         "only) gives the cells the CPUs first on a shared machine")
