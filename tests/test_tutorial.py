@@ -9,8 +9,6 @@ import sys
 
 import pytest
 
-import halogrid as hg
-
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 README = ROOT / "README.md"
@@ -30,8 +28,6 @@ def _sections() -> dict[str, list[str]]:
 
 
 SECTIONS = _sections()
-# a section's optional dependency: halogrid's interop module and the library it wraps
-NEEDS = {"PyTorch": ("torch.py", "torch"), "dask": ("dask.py", "dask.array")}
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +44,6 @@ def test_the_tutorial_has_its_five_sections():
 
 @pytest.mark.parametrize("title", list(SECTIONS))
 def test_tutorial_section_runs(title, session, tmp_path, monkeypatch):
-    for word, (module, library) in NEEDS.items():
-        if word in title:
-            if not (pathlib.Path(hg.__file__).parent / "interop" / module).exists():
-                pytest.skip(f"halogrid/interop/{module} is not part of this checkout")
-            pytest.importorskip(library)
     for i, block in enumerate(SECTIONS[title]):
         exec(compile(block, f"{TUTORIAL.name}:{title}:block{i}", "exec"), session)
 
