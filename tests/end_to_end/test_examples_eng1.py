@@ -2,27 +2,9 @@
 deconvolution), each run through main() in --quick mode: its stated metric must meet
 its goal and its figure must be written."""
 
-import functools
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@functools.cache  # one module per example, so its cached pipelines serve every test
-def _load(name: str):
-    sys.path.insert(0, str(EXAMPLES))  # the examples import their shared `common`
-    try:
-        spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(EXAMPLES))
-    return module
+from examples_helper import load_example as _load
 
 
 @pytest.mark.parametrize("mode", [[], ["--separable"]], ids=["5x5", "separable"])

@@ -3,27 +3,12 @@ classifier, bilateral slicing, learned demosaicking, burst reconstruction), each
 through main() in --quick mode: its stated metric must meet its goal and its figure must
 be written. Beside them, each example's operator against an independent oracle."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from examples_helper import load_example as _load
+
 torch = pytest.importorskip("torch")
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def _load(name: str):
-    sys.path.insert(0, str(EXAMPLES))  # the examples import their shared `common`
-    try:
-        spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(EXAMPLES))
-    return module
 
 
 def test_colorspace_classifier_learns_hue_through_the_halogrid_layer(tmp_path):
