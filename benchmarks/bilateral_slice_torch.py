@@ -80,7 +80,8 @@ def one(impl: str, size: int, reps: int) -> dict:
         fwd_bwd(img, grid)
         times.append(time.perf_counter() - start)
     times.sort()
-    return {"impl": impl, "seconds": times[len(times) // 2], "rss_growth_mib": _peak_rss_mib() - base,
+    return {"impl": impl, "seconds": times[len(times) // 2],
+            "rss_growth_mib": _peak_rss_mib() - base,
             "saved_mib": _saved_bytes(fn, img, grid) / 2**20}
 
 
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nslice-apply fwd+bwd, {args.size}x{args.size} image, grid {GRID}, 1 thread")
     print(f"{'impl':10} {'median s':>9} {'RSS growth MiB':>15} {'saved MiB':>10}")
     for r in rows:
-        print(f"{r['impl']:10} {r['seconds']:9.3f} {r['rss_growth_mib']:15.1f} {r['saved_mib']:10.1f}")
+        print(f"{r['impl']:10} {r['seconds']:9.3f} {r['rss_growth_mib']:15.1f} "
+              f"{r['saved_mib']:10.1f}")
     print(f"halogrid speedup: {rows[1]['seconds'] / rows[0]['seconds']:.2f}x")
 
 
