@@ -125,11 +125,23 @@ def _cast(e: Cast, scope) -> Interval:
     widening = e.to.is_int and src.is_int and e.to.bits > src.bits
     if e.to.is_bool or (e.to.is_int and src.is_int and not widening) or (
             e.to.is_int and e.to.bits < src.bits):
-        return _type_range(e.to)  # may wrap: only the type's range is certain
+        # may wrap: only the type's range is certain, unless constant ends fit in it
+        return _fitting(inner, e.to) or _type_range(e.to)
     lo = None if inner.min is None else simplify(cast(e.to, inner.min))
     hi = None if inner.max is None else simplify(cast(e.to, inner.max))
     result = Interval(lo, hi)
     return result if result.bounded else _clip(result, _type_range(e.to))
+
+
+def _fitting(a: Interval, t) -> Interval | None:
+    """`a` cast to integer type t when both ends are constants t holds (no value of
+    the interval wraps), else None."""
+    ends = (a.min, a.max)
+    if t.is_bool or not all(isinstance(v, Const) for v in ends):
+        return None
+    if not all(t.min_value() <= v.value <= t.max_value() for v in ends):
+        return None
+    return Interval(*(Const(t, int(v.value)) for v in ends))
 
 
 def _clip(a: Interval, limits: Interval) -> Interval:

@@ -99,3 +99,21 @@ def test_abs_of_unbounded_data_is_still_refused():
     f[x] = b[hg.abs(idx[x])]
     with pytest.raises(hg.BoundsError, match="data-dependent"):
         f.realize([3])
+
+
+@pytest.mark.parametrize("t, dtype", [(hg.UInt(32), np.uint32), (hg.Int(64), np.int64),
+                                      (hg.UInt(8), np.uint8)])
+def test_a_cast_to_int32_keeps_constant_ends_that_fit(t, dtype):
+    """i32(lab % 3) is within [0, 2] whatever lab's integer type: a histogram indexed by
+    it needs no clamp (a same-width or narrowing cast only wraps values it cannot hold)."""
+    x = hg.Var("x")
+    lab = hg.ImageParam(t, 1, "lab")
+    assert bounds_of(hg.i32(lab[x] % 3), {}) == Interval(Const(hg.Int(32), 0),
+                                                          Const(hg.Int(32), 2))
+    h = hg.Func("h")
+    h[x] = hg.f64(0)
+    r = hg.RDom([(0, 7)])
+    h[hg.i32(lab[r] % 3)] += hg.f64(1)
+    values = np.arange(7, dtype=dtype) * 5
+    out = hg.Pipeline([h]).compile()(lab=values, shapes=[(3,)])
+    np.testing.assert_array_equal(out, np.bincount(values % 3, minlength=3))
