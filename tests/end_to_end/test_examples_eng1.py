@@ -4,7 +4,7 @@ its goal and its figure must be written."""
 
 import numpy as np
 import pytest
-from examples_helper import load_example as _load
+from examples_helper import EXAMPLES, load_example as _load
 
 
 @pytest.mark.parametrize("mode", [[], ["--separable"]], ids=["5x5", "separable"])
