@@ -172,6 +172,16 @@ def infer(funcs: list, stages: dict, outputs: list, inputs: list) -> BoundsResul
     return result
 
 
+def _with_own_reads(f, stages: list, required: list[Interval]) -> list[Interval]:
+    """`required` united with where f's updates read f (over `required`): the updates
+    loop over req, so a cell a later update reads (f[y, 2] = f[y, 1] + f[y, 0] with
+    only columns 1.. requested) must have gone through the earlier updates too."""
+    for s in stages[1:]:
+        scope = {v: required[d] for d, v in s.pure_dims}
+        required = merge(required, footprint(f, s.exprs(), scope, f.name))
+    return required
+
+
 def _infer_func(f, stages: list, outputs, result: BoundsResult, reads: dict, walk) -> None:
     region = result.regions[id(f)]
     n = f.dimensions()
@@ -186,6 +196,7 @@ def _infer_func(f, stages: list, outputs, result: BoundsResult, reads: dict, wal
             required = merge(required, by_callee.get(id(f)))
     if required is None:
         raise errors.InternalError(f"stored Func {f.name} has no consumer and is no output")
+    required = _with_own_reads(f, stages, required)
     for d, iv in enumerate(required):
         result.lets.append((region.req_min[d], simplify(iv.min)))
         result.lets.append((region.req_max[d], simplify(iv.max)))

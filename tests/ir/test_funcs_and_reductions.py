@@ -184,3 +184,21 @@ def test_pure_funcs_compose_and_funcs_may_be_reused_by_several_consumers(rng):
     got_tr, got_both = hg.Pipeline([tr, both]).compile()(shapes=[(5, 4), (4, 5)])
     np.testing.assert_allclose(got_tr, (data * data).T + 1, rtol=1e-6)
     np.testing.assert_allclose(got_both, np.full((4, 5), -1.0), atol=1e-6)
+
+
+def test_a_later_update_reads_cells_the_consumer_does_not_request():
+    """f's updates run over what consumers need plus what f's own later updates read:
+    column 0 is doubled before f[y, 2] reads it, though h asks for columns 1.. only."""
+    y, x = hg.Var("y"), hg.Var("x")
+    a = hg.ImageParam(hg.Float(64), 2, "a")
+    f = hg.Func("f")
+    f[y, x] = a[y, x]
+    f[y, x] = f[y, x] * 2.0
+    f[y, 2] = f[y, 1] + f[y, 0]
+    h = hg.Func("h")
+    h[y, x] = f[y, x + 1]
+    values = np.arange(12.0).reshape(3, 4)
+    expected = values * 2
+    expected[:, 2] = expected[:, 1] + expected[:, 0]
+    got = hg.Pipeline([h]).compile()(a=values, shapes=[(3, 3)])
+    np.testing.assert_array_equal(got, expected[:, 1:4])
