@@ -34,7 +34,7 @@ fall back to serial code for small problems, so small pipelines keep their speed
 from __future__ import annotations
 
 from .. import errors
-from ..ir.expr import Binary, Call, Const, RVar, Var
+from ..ir.expr import Binary, Call, Cast, Const, RVar, Var
 from ..ir.graph import build_graph
 from ..ir.visit import collect
 from .defaults import is_stored
@@ -59,16 +59,27 @@ def auto_schedule(outputs, target: str = "cpu") -> None:
 
 
 def _worth_storing(f, graph) -> bool:
-    """A pure Func read at two or more distinct points (per consumer definition)."""
+    """A pure Func read at two or more distinct points (per consumer definition). Not
+    a boundary condition read at a data-dependent index (a warp's floor(coordinate)):
+    such reads are bounded only by the condition's own clamp, inlined into them."""
     if len(f.definitions) != 1 or any(f is o for o in graph.outputs):
         return False
+    worth = False
     for consumer in graph.consumers.get(id(f), []):
         for d in consumer.definitions:
             reads = {c.args for c in collect(tuple(d.args) + tuple(d.values), Call)
                      if c.callee is f}
-            if len(reads) > 1 or (reads and d.rdoms):
-                return True
-    return False
+            if f.kind == "boundary" and any(_data_dependent(args) for args in reads):
+                return False
+            worth = worth or len(reads) > 1 or bool(reads and d.rdoms)
+    return worth
+
+
+def _data_dependent(args) -> bool:
+    """An index computed from loaded values or from floats (i32(floor(u)) of a
+    coordinate), whose interval bounds analysis cannot prove finite."""
+    return bool(collect(args, Call)) or any(c.value.type.is_float
+                                            for c in collect(args, Cast))
 
 
 def _customised(f, index: int) -> bool:

@@ -93,3 +93,20 @@ def test_the_warp_forward_matches_numpy(condition, rng):
     a = rng.random((7, 9))
     got = hg.Pipeline([warp]).compile()(img=a, shapes=[(6, 8)])
     np.testing.assert_allclose(got, _reference_warp(a, (6, 8), H, condition), rtol=1e-12)
+
+
+@pytest.mark.parametrize("condition", CONDITIONS)
+def test_the_warp_gradients_under_auto_schedule_equal_the_default_schedules(condition, rng):
+    """auto_schedule keeps a condition read at floor(coordinate) inlined (stored, its
+    reads would have no bounds: it was a BoundsError) and changes no value."""
+    a, target = rng.random((7, 9)), rng.random((6, 8))
+    results = []
+    for schedule in ("default", "auto"):
+        img, h, _, loss = _warp_loss(condition)
+        d = hg.propagate_adjoints(loss)
+        p = hg.Pipeline([loss, d[img]] + [d[q] for q in h])
+        if schedule == "auto":
+            p.auto_schedule()
+        results.append(p.compile()(img=a, target=target))
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import halogrid as hg
+from halogrid.ir.expr import Call
 from halogrid.ir.graph import build_graph
+from halogrid.ir.visit import collect
 
 F64 = hg.Float(64)
 LAB_TYPES = {"int32": hg.Int(32), "int16": hg.Int(16), "uint8": hg.UInt(8),
@@ -203,8 +205,18 @@ def build(case, wts) -> Built:
 
 
 def _all_root(outputs) -> None:
-    for f in build_graph(outputs).funcs:
-        f.compute_root()
+    """compute_root on every Func but a boundary condition read at a data-dependent
+    index (a stored one has no bounded region there: a BoundsError, as in Halide)."""
+    graph = build_graph(outputs)
+    for f in graph.funcs:
+        if not (f.kind == "boundary" and _read_data_dependently(f, graph)):
+            f.compute_root()
+
+
+def _read_data_dependently(f, graph) -> bool:
+    calls = (c for g in graph.consumers.get(id(f), []) for d in g.definitions
+             for c in collect(tuple(d.values), Call) if c.callee is f)
+    return any(collect(c.args, Call) for c in calls)
 
 
 SCHEDULES = {

@@ -21,15 +21,10 @@ import numpy as np
 
 # Feature flags of the generator: a listed feature is never generated. Each stays
 # here only while the bug it trips is unfixed. Fixed, so no longer listed (and still
-# accepted by generate()): overwritten_reads, uint32_index_cast, deep_clamped_chains
-# (2-3 chained clamped 4-tap stencils); nonlinear scans and tuple Funcs lost their flags.
-EXCLUDED = frozenset({
-    "data_dependent_bc_reads",  # lerp of bc(img)[y, i32(floor(t))] and [.., + 1], no
-                                # clamp: adjoints stored (auto, root) lose the bounds
-    "stale_cells_outside_request",  # f[y, x] = g(f[y, x]) then f[y, c] = f[y, a]...:
-                                    # the first update skips cells the consumer does not
-                                    # request, the second reads them stale
-})
+# accepted by generate()): overwritten_reads, uint32_index_cast, data_dependent_bc_reads,
+# stale_cells_outside_request, deep_clamped_chains (2-3 chained clamped 4-tap
+# stencils); nonlinear scans and tuple Funcs lost their flags.
+EXCLUDED = frozenset()
 # Only where kernels run as Python (NUMBA_DISABLE_JIT=1): a select's untaken branch
 # is evaluated, and math.log/math.sqrt of a negative raise ValueError there (Numba
 # gives NaN, which the select discards).
