@@ -30,6 +30,7 @@ class Namer:
     def __init__(self):
         self._by_key: dict[tuple, str] = {}
         self._used: set[str] = set(self.RESERVED)
+        self._last: dict[str, int] = {}  # base -> the last suffix tried (names stay O(1))
 
     def name(self, kind: str, internal: str) -> str:
         """A fresh identifier for (kind, internal), the same one on every later call."""
@@ -38,10 +39,11 @@ class Namer:
             readable = re.sub(r"#\w+", "", internal)
             base = f"{kind}_" + (re.sub(r"[^A-Za-z0-9_]", "_", readable) or "v")
             base = base[:48]
-            candidate, n = base, 1
+            candidate, n = base, self._last.get(base, 1)
             while candidate in self._used or keyword.iskeyword(candidate):
                 n += 1
                 candidate = f"{base}_{n}"
+            self._last[base] = n
             self._used.add(candidate)
             self._by_key[key] = candidate
         return self._by_key[key]
