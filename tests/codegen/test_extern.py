@@ -120,12 +120,17 @@ def _loss_through(e, n, w):
     return loss
 
 
-def test_gradient_through_a_vjp_matches_finite_differences(rng):
-    n = 9
+def _sin_of_scaled(condition, scale: float):
+    """inp, and the extern sin stage (with its vjp) of condition(inp) * scale."""
     inp = hg.ImageParam(F64, 1, "inp")
     src = hg.Func("src")
-    src[x] = hg.BoundaryConditions.repeat_edge(inp)[x] * 1.5
-    e = hg.extern("sin", _sin_stage, inputs=[src], type=F64, dims=1, vjp=_sin_vjp)
+    src[x] = condition(inp)[x] * scale
+    return inp, hg.extern("sin", _sin_stage, inputs=[src], type=F64, dims=1, vjp=_sin_vjp)
+
+
+def test_gradient_through_a_vjp_matches_finite_differences(rng):
+    n = 9
+    inp, e = _sin_of_scaled(hg.BoundaryConditions.repeat_edge, 1.5)
     w = hg.Buffer(rng.standard_normal(n), name="w")
     gfn = GradFn(_loss_through(e, n, w), [inp])
     check_grads(gfn, {"inp": rng.standard_normal(n)}, rng)
@@ -133,10 +138,7 @@ def test_gradient_through_a_vjp_matches_finite_differences(rng):
 
 def test_auto_scheduled_gradient_pipeline_equals_the_default_one(rng):
     n = 40
-    inp = hg.ImageParam(F64, 1, "inp")
-    src = hg.Func("src")
-    src[x] = hg.BoundaryConditions.mirror_image(inp)[x] * 0.5
-    e = hg.extern("sin", _sin_stage, inputs=[src], type=F64, dims=1, vjp=_sin_vjp)
+    inp, e = _sin_of_scaled(hg.BoundaryConditions.mirror_image, 0.5)
     loss = _loss_through(e, n, hg.Buffer(rng.standard_normal(n), name="w"))
     d = hg.propagate_adjoints(loss)
     v = rng.standard_normal(n)
