@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Sequence
 from .. import config, errors
 from ..ir.buffer import Buffer
 from ..ir.graph import build_graph
-from . import binding, cache, compile_jobs, externs, origins
-from . import launch as launcher
+from . import binding, cache, externs, origins
+from .backends.cpu import compile_jobs
+from .backends.cpu import launch as launcher
 from . import profiler
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class Pipeline:
         >>> print(hg.Pipeline(blur).source())
         """
         _check_target(target)
-        from .cpu import module_source
+        from .backends.cpu.module import module_source
         return module_source(self.lower())
 
     @property
@@ -114,7 +115,7 @@ class Pipeline:
         fresh = hit is None
         if fresh:
             lowered = self.lower()
-            from .cpu import module_files
+            from .backends.cpu.module import module_files
             meta = {"reads": [[f.name, graph.inputs.index(inp), d]
                               for f, inp, d, _ in lowered.bounds.input_reads]}
             hit = cache.store(key, *module_files(lowered), meta)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import halogrid as hg
-from halogrid.codegen import compile_jobs
+from halogrid.codegen.backends.cpu import compile_jobs
 
 pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "fork"),
                                 reason="compile jobs need os.fork (not on Windows)")

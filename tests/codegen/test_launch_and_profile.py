@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import halogrid as hg
-from halogrid.codegen import launch
+from halogrid.codegen.backends.cpu import launch
 
 
 def _recording_kernel():

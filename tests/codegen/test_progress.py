@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import halogrid as hg
-from halogrid.codegen import compile_jobs, progress
+from halogrid.codegen import progress
+from halogrid.codegen.backends.cpu import compile_jobs
 
 
 def _pipeline(tag: str):

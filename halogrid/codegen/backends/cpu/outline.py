@@ -27,13 +27,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import errors
-from ..ir.buffer import Param
-from ..ir.expr import Const, Extent, Var
-from ..ir.simplify import simplify
-from ..ir.visit import collect
-from .passes.storage import input_scalar
-from .stmt import (Allocate, AtomicAdd, Block, ExternCall, FoldPartials, For, IfThenElse,
+from .... import errors
+from ....ir.buffer import Param
+from ....ir.expr import Const, Extent, Var
+from ....ir.simplify import simplify
+from ....ir.visit import collect
+from ...passes.storage import input_scalar
+from ...stmt import (Allocate, AtomicAdd, Block, ExternCall, FoldPartials, For, IfThenElse,
                    Let, Load, Stmt, Store, block, children_of, expand_folds, exprs_of, walk)
 
 

@@ -31,8 +31,9 @@ import types
 import numba
 from numba.core.compiler_lock import global_compiler_lock
 
-from .. import config
-from . import externs, launch, progress
+from .... import config
+from ... import externs, progress
+from . import launch
 
 
 def available() -> bool:

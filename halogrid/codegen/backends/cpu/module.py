@@ -26,16 +26,16 @@ its compile time on.
 
 from __future__ import annotations
 
-from ..ir.expr import Extent, WindowEdge
-from ..ir.simplify import simplify
-from .externs import runner_name
-from .loop_plan import THREADS
-from .lower import Lowered
-from .names import storage_name
+from ....ir.expr import Extent, WindowEdge
+from ....ir.simplify import simplify
+from ...externs import runner_name
+from ...loop_plan import THREADS
+from ...lower import Lowered
+from ...names import storage_name
 from .outline import Branch, Fill, Kernel, outline
-from .passes.storage import input_scalar, input_storage_name
-from .pyemit import ExprEmitter, Namer, emit_stmt
-from .stmt import Allocate, ExternCall, FoldPartials, Let, block
+from ...passes.storage import input_scalar, input_storage_name
+from ...pyemit import ExprEmitter, Namer, emit_stmt
+from ...stmt import Allocate, ExternCall, FoldPartials, Let, block
 
 # identifiers of the driver's interface; Namer's names all start with a kind and "_"
 CHUNK_LO, CHUNK_HI = "chunk_lo", "chunk_hi"
@@ -47,7 +47,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from halogrid.codegen.intrinsics import _hg_atomic_add, _hg_div, _hg_mod
+from halogrid.codegen.backends.cpu.intrinsics import _hg_atomic_add, _hg_div, _hg_mod
 '''
 
 
