@@ -20,8 +20,8 @@ from ..ir.simplify import simplify
 from ..ir.types import INT32
 from ..ir.visit import collect, substitute
 from ..schedule.state import initial_stage_schedule
+from .target import THREADS
 
-THREADS = Var("hg.threads", INT32)   # a kernel argument: numba.get_num_threads()
 
 
 @dataclass

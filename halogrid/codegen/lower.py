@@ -1,11 +1,14 @@
-"""THE ordered list of lowering passes: Pipeline outputs -> loop-nest Stmt.
+"""THE ordered list of lowering passes: Pipeline outputs + Target -> Module.
 
-Read top to bottom: each line is one pass, followed by a trace of its result.
+Read top to bottom: each line is one pass `pass(stmt, ctx) -> Stmt`, followed by a
+trace of its result and, under HALOGRID_CHECK, the Stmt checker. Outlining is last:
+it splits the loop nest into host statements and the kernels they launch, the one
+pass whose rules are the backend's (backends/<target>/outline.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import config
 from ..ir import bounds
@@ -21,18 +24,37 @@ from .passes.licm import licm
 from .passes.partition_loops import partition_loops
 from .passes.simplify_stmt import simplify_stmt
 from .passes.storage import flatten_storage
-from .stmt import Let, Stmt, block, stmt_text
+from .stmt import Block, Let, Stmt, block, stmt_text
+from .target import Target, get_target
 
 
 @dataclass
-class Lowered:
-    """Everything the emitters need: the loop nest, the bounds lets, the interface."""
+class LowerContext:
+    """What the passes share: the target, the graph and its bounds; build_loops adds
+    the storage regions, outlining the kernels."""
 
+    target: Target
     graph: Graph
-    stored: list            # stored Funcs, realization order
+    stored: list                    # stored Funcs, realization order
+    stages: dict                    # id(func) -> its inlined Stages
+    bounds: bounds.BoundsResult
+    storage_regions: dict = field(default_factory=dict)
+    kernels: list = field(default_factory=list)
+
+
+@dataclass
+class Module:
+    """A lowered pipeline: the bounds lets, the loop nest before outlining (what
+    print_loop_nest shows), and the host statements with the kernels they launch."""
+
+    target: Target
+    graph: Graph
+    stored: list
     bounds: bounds.BoundsResult
     lets: Stmt              # bounds lets, run before the body (and by the bounds function)
     body: Stmt              # allocations and loop nests
+    host: Stmt              # body outlined: host statements, Launch(k) of kernels[k]
+    kernels: list
 
     @property
     def outputs(self) -> list:
@@ -42,32 +64,42 @@ class Lowered:
         return stmt_text(block(self.lets, self.body))
 
 
-def lower(outputs) -> Lowered:
+def _outliner(target: Target):
+    if target.is_gpu:
+        from .backends.cuda.outline import outline
+    else:
+        from .backends.cpu.outline import outline
+    return outline
+
+
+def lower(outputs, target: "str | Target" = "cpu") -> Module:
+    target = get_target(target)
     g = build_graph(outputs)
     config.trace(3, "realization order", lambda: ", ".join(f.name for f in g.funcs))
     stored = [f for f in g.funcs if is_stored(f, g.outputs)]
-    stored_ids = {id(f) for f in stored}
-    stages = inline(g.funcs, stored_ids)
+    stages = inline(g.funcs, {id(f) for f in stored})
     b = bounds.infer(stored, stages, g.outputs, g.inputs)  # needs inlined stages
+    ctx = LowerContext(target, g, stored, stages, b)
     lets = block(*[Let(v, e) for v, e in b.lets])
     config.trace(3, "after bounds", lambda: stmt_text(lets))
-    s, storage_regions = build_loops(stored, stages, b.regions, b.lets, g.outputs)
-    config.trace(3, "after build_loops", lambda: stmt_text(s))
-    s = extern_stages(s, g.funcs, storage_regions)  # right after build_loops: its stand-ins
-    config.trace(3, "after extern_stages", lambda: stmt_text(s))
-    s = partition_loops(s)  # before storage: clamps are still in Call coordinates
-    config.trace(3, "after partition_loops", lambda: stmt_text(s))
-    s = flatten_storage(s, stored, storage_regions)  # after build_loops: Stores exist
-    config.trace(3, "after flatten_storage", lambda: stmt_text(s))
-    s = simplify_stmt(s)
-    config.trace(3, "after simplify_stmt", lambda: stmt_text(s))
-    s = cse(s)  # after the others: they match on whole expressions
-    config.trace(3, "after cse", lambda: stmt_text(s))
-    s = licm(s)  # after cse: invariant subexpressions are Lets by now
-    config.trace(3, "after licm", lambda: stmt_text(s))
-    s = dedupe_lets(s)  # after licm: it hoists sibling loops' Lets side by side
-    config.trace(3, "after dedupe_lets", lambda: stmt_text(s))
-    lowered = Lowered(g, stored, b, lets, s)
-    check_stmt(lowered)
-    config.trace(2, "loop nest", lowered.text)
-    return lowered
+
+    def run(pass_, s: Stmt, check: bool = True) -> Stmt:
+        s = pass_(s, ctx)
+        config.trace(3, f"after {pass_.__name__}", lambda: stmt_text(s))
+        if check:
+            check_stmt(ctx, lets, s, pass_.__name__)
+        return s
+
+    s = run(build_loops, Block(()), check=False)  # extern stand-ins until the next pass
+    s = run(extern_stages, s)    # right after build_loops: its stand-ins
+    s = run(partition_loops, s)  # before storage: clamps are still in Call coordinates
+    s = run(flatten_storage, s)  # after build_loops: Stores exist
+    s = run(simplify_stmt, s)
+    s = run(cse, s)              # after the others: they match on whole expressions
+    s = run(licm, s)             # after cse: invariant subexpressions are Lets by now
+    s = run(dedupe_lets, s)      # after licm: it hoists sibling loops' Lets side by side
+    body = s
+    host = run(_outliner(target), block(s))  # last: host statements + ctx.kernels
+    module = Module(target, g, stored, b, lets, body, host, ctx.kernels)
+    config.trace(2, "loop nest", module.text)
+    return module

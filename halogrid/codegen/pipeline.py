@@ -19,14 +19,13 @@ from .. import config, errors
 from ..ir.buffer import Buffer
 from ..ir.graph import build_graph
 from . import binding, cache, externs, origins
+from .target import Target, get_target
 from .backends.cpu import compile_jobs
 from .backends.cpu import launch as launcher
 from . import profiler
 
 if TYPE_CHECKING:
     from ..ir.func import Func
-
-_TARGETS = ("cpu",)
 
 
 class Pipeline:
@@ -42,12 +41,17 @@ class Pipeline:
         self._lowered = None
 
     # -- inspection
-    def lower(self):
-        """The lowered module (loop nest, bounds, kernels), computed once."""
-        if self._lowered is None:
+    def lower(self, target: str = "cpu", deterministic: bool = False):
+        """The lowered Module (loop nest, bounds, host statements, kernels) for `target`.
+
+        Lowered again whenever the pipeline's cache key changes (a schedule set after
+        the last lowering, a new definition), never stale."""
+        t = get_target(target, deterministic)
+        key = cache.pipeline_key(build_graph(self.outputs), t.key_text())
+        if self._lowered is None or self._lowered[0] != key:
             from .lower import lower
-            self._lowered = lower(self.outputs)
-        return self._lowered
+            self._lowered = (key, lower(self.outputs, t))
+        return self._lowered[1]
 
     def loop_nest(self) -> str:
         """The text print_loop_nest prints."""
@@ -66,9 +70,8 @@ class Pipeline:
 
         >>> print(hg.Pipeline(blur).source())
         """
-        _check_target(target)
-        from .backends.cpu.module import module_source
-        return module_source(self.lower())
+        module = self.lower(target)
+        return _backend(module.target).module_source(module)
 
     @property
     def stages(self) -> list[str]:
@@ -85,14 +88,13 @@ class Pipeline:
 
         >>> fn = hg.Pipeline([loss, d[k]]).auto_schedule().compile()
         """
-        _check_target(target)
+        get_target(target)
         from ..schedule.auto import auto_schedule
         auto_schedule(self.outputs, target)
-        self._lowered = None
         return self
 
     # -- compile and run
-    def compile(self, target: str = "cpu") -> "CompiledPipeline":
+    def compile(self, target: str = "cpu", deterministic: bool = False) -> "CompiledPipeline":
         """Compile for `target` into fn(**inputs, shapes=None): a plain callable.
 
         Inputs are passed by ImageParam/Param name (Buffers default to their arrays;
@@ -107,22 +109,22 @@ class Pipeline:
         >>> value, d_k, d_inp = fn(inp=image, k=weights, target=goal)   # d_k: k's shape
         >>> blurred = hg.Pipeline(blur).compile()(inp=image, shapes=[(100, 200)])
         """
-        _check_target(target)
+        t = get_target(target, deterministic)
+        backend = _backend(t)
         start = time.perf_counter()
         graph = build_graph(self.outputs)
-        key = cache.pipeline_key(graph, target)
+        key = cache.pipeline_key(graph, t.key_text())
         hit = cache.lookup(key)
         fresh = hit is None
         if fresh:
-            lowered = self.lower()
-            from .backends.cpu.module import module_files
+            lowered = self.lower(t)
             meta = {"reads": [[f.name, graph.inputs.index(inp), d]
                               for f, inp, d, _ in lowered.bounds.input_reads]}
-            hit = cache.store(key, *module_files(lowered), meta)
+            hit = cache.store(key, *backend.module_files(lowered), meta)
         module, meta = hit
         config.trace(1, f"compile {key}: {1e3 * (time.perf_counter() - start):.1f} ms "
                         "(Numba compiles on first call)")
-        compiled = CompiledPipeline(graph, module, meta, fresh)
+        compiled = backend.compiled_class()(graph, module, meta, fresh)
         compiled.key = key  # its cache entry (hg.dask ships it to worker processes)
         return compiled
 
@@ -146,10 +148,14 @@ def _is_list_of_shapes(shape) -> bool:
     return isinstance(shape, (list, tuple)) and all(isinstance(s, (list, tuple)) for s in shape)
 
 
-def _check_target(target: str) -> None:
-    if target not in _TARGETS:
-        raise errors.InputError(
-            f"Can't compile for target '{target}': known targets are {', '.join(_TARGETS)}.")
+def _backend(target: Target):
+    """The backend package of `target`: module_source, module_files, compiled_class."""
+    if target.is_gpu:
+        from .backends import cuda
+        cuda.require()
+        return cuda
+    from .backends import cpu
+    return cpu
 
 
 class CompiledPipeline:

@@ -144,6 +144,23 @@ class ExternCall(Stmt):
 
 
 @dataclass(frozen=True)
+class Fill(Stmt):
+    """Host code: `value` stored over the whole allocation of `storage` (outlining
+    turns a loop nest that does only that into one: NumPy's fill, a device fill)."""
+
+    storage: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Launch(Stmt):
+    """Host code: run kernel number `kernel` of the Module (its arguments, and for a
+    chunked or gpu kernel its ranges, are the Kernel's)."""
+
+    kernel: int
+
+
+@dataclass(frozen=True)
 class Block(Stmt):
     stmts: tuple = field(default_factory=tuple)
 
@@ -178,6 +195,8 @@ def exprs_of(s: Stmt) -> tuple[Expr, ...]:
             return tuple(s.index) + tuple(s.start) + tuple(s.extents) + (s.chunks,)
         case ExternCall():
             return s.exprs()
+        case Fill():
+            return (s.value,)
     return ()
 
 
@@ -271,6 +290,8 @@ def check(s: Stmt, bound: set[str], storages: dict[str, int]) -> None:
             for load in collect((e,), Load):
                 if storages.get(load.storage) != len(load.index):
                     raise errors.InternalError(f"bad load of {load.storage} in\n{node}")
+        if isinstance(node, Fill) and node.storage not in storages:
+            raise errors.InternalError(f"fill of unknown {node.storage}")
         if isinstance(node, (Store, AtomicAdd, FoldPartials)) and \
                 storages.get(node.storage) != len(node.index):
             raise errors.InternalError(f"bad store to {node.storage}")
@@ -325,6 +346,10 @@ def stmt_text(s: Stmt, indent: int = 0) -> str:
             reads = "; ".join(f"{name}[{box(b, e)}]" for name, _, b, e in s.inputs)
             return (f"{pad}extern {s.storage}[{box(s.min, s.extent)}] = stage {s.stage} "
                     f"over [{box(s.call_min, s.call_extent)}] of {reads}")
+        case Fill():
+            return f"{pad}fill {s.storage} = {s.value}"
+        case Launch():
+            return f"{pad}launch kernel {s.kernel}"
         case Block():
             return "\n".join(stmt_text(c, indent) for c in s.stmts)
     return pad + repr(s)

@@ -26,8 +26,8 @@ from ...ir.visit import collect, mutate_with, substitute
 from ..local_bounds import footprint, local_region
 from ..loop_plan import plan_stage, stage_ranges
 from ..names import storage_name
-from ..stmt import (Allocate, AtomicAdd, For, IfThenElse, Let, Load, Store, block, map_exprs,
-                    map_leaves)
+from ..stmt import (Allocate, AtomicAdd, For, IfThenElse, Let, Load, Stmt, Store, block,
+                    map_exprs, map_leaves)
 from .reductions import plan_reduction, private_fits, rfactor_parts
 
 __all__ = ["build_loops", "storage_name"]
@@ -39,6 +39,7 @@ class _Ctx:
     regions: dict                 # id(func) -> Region its loops run over
     whole: dict                   # id(func) -> whole-pipeline Region (top-level lets)
     let_values: dict
+    target: object                # the Target (codegen/target.py)
     storage_regions: dict = field(default_factory=dict)
     places: dict = field(default_factory=dict)   # (id(C), stage, loop) -> [(what, P)]
     used: set = field(default_factory=set)
@@ -46,9 +47,12 @@ class _Ctx:
     const_extents: dict = field(default_factory=dict)  # id(Region) -> _const_extents
 
 
-def build_loops(funcs: list, stages: dict, regions: dict, lets: list, outputs: list):
-    """(Stmt, storage regions) for the stored `funcs`, in realization order."""
-    ctx = _Ctx(stages, dict(regions), regions, dict(lets))
+def build_loops(s: Stmt, lower_ctx) -> Stmt:
+    """s followed by the allocations and loop nests of the stored Funcs, in realization
+    order; records where each Func is stored in lower_ctx.storage_regions."""
+    funcs, stages, outputs = lower_ctx.stored, lower_ctx.stages, lower_ctx.graph.outputs
+    regions, lets = lower_ctx.bounds.regions, lower_ctx.bounds.lets
+    ctx = _Ctx(stages, dict(regions), regions, dict(lets), lower_ctx.target)
     placed = _placements(funcs, outputs, ctx)
     out = []
     for f in funcs:
@@ -61,7 +65,8 @@ def build_loops(funcs: list, stages: dict, regions: dict, lets: list, outputs: l
     for key, items in ctx.places.items():
         if key not in ctx.used:
             _missing_loop(ctx, key, items)
-    return block(*out), ctx.storage_regions
+    lower_ctx.storage_regions.update(ctx.storage_regions)
+    return block(s, *out)
 
 
 def _allocations(f, region: Region) -> list:
@@ -172,12 +177,12 @@ def _stage_nests(ctx: _Ctx, f, stages: list) -> list:
 def _stage_nest(ctx: _Ctx, f, stage: Stage):
     region = ctx.regions[id(f)]
     sched = f.definitions[stage.index].schedule
-    red = plan_reduction(f, stage, sched, _const_extents(ctx, region))
+    red = plan_reduction(f, stage, sched, _const_extents(ctx, region), ctx.target)
     if red.mode != "choose":
         return _lowered(ctx, f, stage, red)
     if any(key[:2] == (id(f), stage.index) for key in ctx.places):
         return _lowered(ctx, f, stage, red.atomic)  # producers inside: lower them once
-    return IfThenElse(private_fits(region, stage), _lowered(ctx, f, stage, red.private),
+    return IfThenElse(private_fits(region, stage, ctx.target), _lowered(ctx, f, stage, red.private),
                       _lowered(ctx, f, stage, red.atomic))
 
 
@@ -205,6 +210,8 @@ def _lowered(ctx: _Ctx, f, stage: Stage, red):
 def _parts(ctx: _Ctx, f, stage: Stage, red) -> _Parts:
     region = ctx.regions[id(f)]
     plan = plan_stage(stage, stage_ranges(stage, region), red.sched)
+    for lp in plan.loops:
+        lp.kind = ctx.target.loop_kind(lp.kind)
     ctx.loop_names[(id(f), stage.index)] = [lp.name for lp in plan.loops]
 
     def rename(e: Expr) -> Expr:
@@ -246,7 +253,7 @@ def _fused(ctx: _Ctx, f, group: list):
         if st.index == 0 or any(key[:2] == (id(f), st.index) for key in ctx.places):
             return None
         red = plan_reduction(f, st, f.definitions[st.index].schedule,
-                             _const_extents(ctx, region))
+                             _const_extents(ctx, region), ctx.target)
         if red.mode not in ("rfactor", "atomic", "choose") or any(
                 c.callee is f for c in collect((red.rhs,), Call)):
             return None
@@ -259,7 +266,7 @@ def _fused(ctx: _Ctx, f, group: list):
     atomic = _fuse_parts(ctx, f, group, [r.atomic for r in reds])
     if private is None or atomic is None:
         return None
-    return IfThenElse(private_fits(region, group[0], len(group)), private, atomic)
+    return IfThenElse(private_fits(region, group[0], ctx.target, len(group)), private, atomic)
 
 
 def _fuse_parts(ctx: _Ctx, f, group: list, reds: list):

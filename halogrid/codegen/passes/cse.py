@@ -24,7 +24,7 @@ from ..stmt import AtomicAdd, Block, For, IfThenElse, Let, Load, Store, Stmt, bl
 _LEAVES = (Const, Var, RVar, Param, Extent)
 
 
-def cse(s: Stmt) -> Stmt:
+def cse(s: Stmt, ctx=None) -> Stmt:
     """Hoist repeated subexpressions of every store into Lets."""
     counter = itertools.count()
     return _walk(s, counter)

@@ -19,7 +19,7 @@ from ...ir.visit import collect, substitute
 from ..stmt import Block, For, IfThenElse, Let, Load, Stmt, block, map_exprs, walk
 
 
-def dedupe_lets(s: Stmt) -> Stmt:
+def dedupe_lets(s: Stmt, ctx=None) -> Stmt:
     bound: dict = {}
     for t in walk(s):
         if isinstance(t, Let):

@@ -22,7 +22,8 @@ from ..stmt import Allocate, Block, ExternCall, Stmt, block, stores_in
 from .storage import input_storage_name
 
 
-def extern_stages(s: Stmt, funcs: list, storage_regions: dict) -> Stmt:
+def extern_stages(s: Stmt, ctx) -> Stmt:
+    funcs, storage_regions = ctx.graph.funcs, ctx.storage_regions
     externs = extern_funcs(funcs)
     if not externs:
         return s

@@ -37,7 +37,7 @@ from ..stmt import (AtomicAdd, Block, For, IfThenElse, Let, Load, Store, Stmt, b
                     exprs_of, map_exprs, stores_in, walk)
 
 
-def licm(s: Stmt) -> Stmt:
+def licm(s: Stmt, ctx=None) -> Stmt:
     return _walk(s, itertools.count())
 
 

@@ -29,7 +29,7 @@ from ..stmt import AtomicAdd, Block, For, IfThenElse, Let, Stmt, Store, block
 _ids = itertools.count()
 
 
-def partition_loops(s: Stmt) -> Stmt:
+def partition_loops(s: Stmt, ctx=None) -> Stmt:
     match s:
         case For():
             body = partition_loops(s.body)

@@ -5,14 +5,16 @@ schedule either rfactor()s a reduction loop or puts parallel() on a loop whose
 iterations write the same locations (legality.race_reason).
 Guarantees: `plan_reduction` picks how the update is lowered:
   'plain'   no racing parallel loop: one Store, as written;
-  'atomic'  atomic() was asked for (or the accumulator is large and op is +/-):
+  'atomic'  atomic() was asked for (or the accumulator is large and op is +/-), and
+            the target allows atomics (not in deterministic mode):
             the Store becomes AtomicAdd(f[a], e);
-  'choose'  neither asked for and the accumulator has more than PRIVATE_LIMIT elements
+  'choose'  neither asked for and the accumulator has more than Target.private_limit elements
             or a size known only at run time: `private` and `atomic` hold both
             lowerings and the caller picks at run time (`private_fits`): private copies
             while the accumulator is small, or at most a quarter of the update's
             iteration count (of all fused sibling updates, which share the copies:
-            build_loops._share_partials) and PRIVATE_CAP elements, atomics otherwise.
+            build_loops._share_partials) and Target.private_cap elements, atomics
+            otherwise.
             Measured: a float atomic add costs a locked compare-exchange loop, so 100 M
             of them (W4's grid adjoint at 1 MP) took 5x longer than private copies of
             the 393 K-cell grid; W5's image adjoint (4 bilinear corners, 4 adds per
@@ -36,11 +38,10 @@ from ...ir.simplify import simplify
 from ...ir.types import INT32
 from ...ir.visit import substitute
 from ...schedule.legality import associative_op, race_reason
+from ...schedule.state import PARALLEL_KINDS
 from ..stmt import Allocate, FoldPartials, For, Load, Store, block
 from ..names import storage_name
 
-PRIVATE_LIMIT = 1 << 16   # private copies for accumulators up to this many elements
-PRIVATE_CAP = 1 << 24     # ... or up to this many, when the update does as many adds
 
 
 @dataclass
@@ -54,32 +55,35 @@ class Reduction:
     atomic: "Reduction | None" = None
 
 
-def plan_reduction(func, stage, sched, const_extents) -> Reduction:
-    """How to lower `stage` (see module doc). const_extents: the accumulator's extents
-    where they are compile-time constants, else None."""
+def plan_reduction(func, stage, sched, const_extents, target) -> Reduction:
+    """How to lower `stage` (see module doc) on `target` (its private/atomic limits;
+    without atomics, as in deterministic mode, every racing scatter is privatised).
+    const_extents: the accumulator's extents where they are compile-time constants,
+    else None."""
     if stage.index == 0 or sched is None:
         return Reduction("plain", sched)
     found = associative_op(func, stage)
     if sched.rfactor is not None:
         return Reduction("rfactor", sched, found[0], found[1], sched.rfactor[0])
-    racing = [n for n in sched.dims if sched.kinds.get(n) == "parallel"
+    racing = [n for n in sched.dims if sched.kinds.get(n) in PARALLEL_KINDS
               and race_reason(func, stage, sched.origin[n])]
     if not racing or found is None:
         return Reduction("plain", sched)
     op, rhs = found
-    atomic_ok = op in ("+", "-") and not stage.values[0].type.is_bool
-    private = Reduction("rfactor", _privatised(sched, racing[0]), op, rhs, f"{racing[0]}.chunk")
+    atomic_ok = op in ("+", "-") and not stage.values[0].type.is_bool and target.atomics
+    private = Reduction("rfactor", _privatised(sched, racing[0], target), op, rhs,
+                        f"{racing[0]}.chunk")
     atomic = Reduction("atomic", sched, op, rhs)
     if not atomic_ok:
         return private
     if sched.atomic:
         return atomic
-    if const_extents is not None and _product(const_extents) <= PRIVATE_LIMIT:
+    if const_extents is not None and _product(const_extents) <= target.private_limit:
         return private
     return Reduction("choose", sched, op, rhs, private=private, atomic=atomic)
 
 
-def private_fits(region, stage, siblings: int = 1) -> Expr:
+def private_fits(region, stage, target, siblings: int = 1) -> Expr:
     """Run-time test of the 'choose' mode: private copies of the accumulator (of
     `region`) pay off against atomics for this update, or for `siblings` updates like
     it fused into one loop nest and sharing the copies (see the module doc)."""
@@ -89,8 +93,8 @@ def private_fits(region, stage, siblings: int = 1) -> Expr:
     work = Const(INT32, siblings)
     for rv in stage.rvars:
         work = work * rv.extent
-    small = size <= PRIVATE_LIMIT
-    return simplify(small | ((size * 4 <= work) & (size <= PRIVATE_CAP)))
+    small = size <= target.private_limit
+    return simplify(small | ((size * 4 <= work) & (size <= target.private_cap)))
 
 
 def _product(values) -> int:
@@ -100,14 +104,16 @@ def _product(values) -> int:
     return out
 
 
-def _privatised(sched, loop: str):
-    """`loop` split into hg.threads chunks, the chunk loop factored and parallel."""
+def _privatised(sched, loop: str, target):
+    """`loop` split into the target's chunk count (the caller's thread count, hg.threads,
+    where the target has none), the chunk loop factored and parallel."""
     s = copy.deepcopy(sched)
     chunk = f"{loop}.chunk"
     pos = s.dims.index(loop)
     s.dims[pos:pos + 1] = [chunk, loop]
     s.origin[chunk] = s.origin[loop]
-    s.splits.append(("split", loop, chunk, loop, "threads"))
+    chunks = target.chunks()
+    s.splits.append(("split", loop, chunk, loop, "threads" if chunks is None else chunks))
     s.kinds[loop] = "serial"
     s.kinds[chunk] = "parallel"
     s.rfactor = (chunk, chunk)

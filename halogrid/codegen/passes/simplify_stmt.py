@@ -6,5 +6,5 @@ from ...ir.simplify import simplify
 from ..stmt import Stmt, map_exprs
 
 
-def simplify_stmt(s: Stmt) -> Stmt:
+def simplify_stmt(s: Stmt, ctx=None) -> Stmt:
     return map_exprs(s, simplify)

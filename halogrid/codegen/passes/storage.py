@@ -27,8 +27,10 @@ def input_scalar(e: Extent) -> Var:
     return Var(f"{input_storage_name(e.buffer)}.{what}.{e.dim}", INT32)
 
 
-def flatten_storage(s: Stmt, funcs: list, regions: dict) -> Stmt:
-    """`regions`: id(func) -> the Region whose mins index its buffer (where it is stored)."""
+def flatten_storage(s: Stmt, ctx) -> Stmt:
+    """Calls become Loads in buffer coordinates: ctx.storage_regions maps id(func) to
+    the Region whose mins index its buffer (where it is stored)."""
+    funcs, regions = ctx.stored, ctx.storage_regions
     memo: dict = {}
     by_storage = {storage_name(f, i): regions[id(f)].min
                   for f in funcs for i in range(len(f.value_types()))}

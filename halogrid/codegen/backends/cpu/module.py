@@ -15,7 +15,7 @@ The module defines:
              the thread pool or not (launch.py); the driver never picks;
     check(reads): called once the bounds lets are known and before anything is
              allocated, with ((lo, hi) per checked input read, in
-             Lowered.bounds.input_reads order);
+             Module.bounds.input_reads order);
     windows: per output, per dimension (allocation min, allocation extent).
   extern_<k>       not defined here: the runner of the pipeline's k-th extern stage,
                    a global that codegen/externs.py binds when the pipeline compiles.
@@ -29,13 +29,13 @@ from __future__ import annotations
 from ....ir.expr import Extent, WindowEdge
 from ....ir.simplify import simplify
 from ...externs import runner_name
-from ...loop_plan import THREADS
-from ...lower import Lowered
+from ...target import THREADS
+from ...lower import Module
 from ...names import storage_name
-from .outline import Branch, Fill, Kernel, outline
+from .outline import Kernel
 from ...passes.storage import input_scalar, input_storage_name
 from ...pyemit import ExprEmitter, Namer, emit_stmt
-from ...stmt import Allocate, ExternCall, FoldPartials, Let, block
+from ...stmt import Block, ExternCall, Fill, FoldPartials, IfThenElse, Launch
 
 # identifiers of the driver's interface; Namer's names all start with a kind and "_"
 CHUNK_LO, CHUNK_HI = "chunk_lo", "chunk_hi"
@@ -57,7 +57,7 @@ def input_scalars(inp) -> list:
             for e in (WindowEdge(inp, d, "min"), WindowEdge(inp, d, "max"), Extent(inp, d))]
 
 
-def arguments(lowered: Lowered, namer: Namer) -> list[str]:
+def arguments(lowered: Module, namer: Namer) -> list[str]:
     names = [namer.storage(input_storage_name(i)) for i in lowered.graph.inputs]
     names += [namer.param(p) for p in lowered.graph.params]
     names += [namer.var(v) for i in lowered.graph.inputs for v in input_scalars(i)]
@@ -92,33 +92,40 @@ def _emit_kernel(k: Kernel, name: str, ex: ExprEmitter, lines: list[str]) -> Non
     lines += ["", ""]
 
 
-def _emit_items(items: list, names: dict, ex: ExprEmitter, indent: int,
-                lines: list[str]) -> None:
+def _emit_host(s, module: Module, names: list, ex: ExprEmitter, indent: int,
+               lines: list[str]) -> None:
+    """The driver's lines of host statement `s` (outline.py lists what they are)."""
     pad = "    " * indent
-    start = len(lines)
-    for item in items:
-        if isinstance(item, (Let, Allocate)):
-            emit_stmt(item, ex, indent, lines)
-        elif isinstance(item, Fill):
-            lines.append(f"{pad}{ex.namer.storage(item.storage)}.fill({ex(item.value)})")
-        elif isinstance(item, FoldPartials):
-            lines.append(pad + _fold_source(item, ex))
-        elif isinstance(item, ExternCall):
-            lines.append(pad + _extern_source(item, ex))
-        elif isinstance(item, Branch):
-            lines.append(f"{pad}if {ex(item.cond)}:")
-            _emit_items(item.then_items, names, ex, indent + 1, lines)
+    match s:
+        case Block():
+            for c in s.stmts:
+                _emit_host(c, module, names, ex, indent, lines)
+            if not s.stmts:
+                lines.append(f"{pad}pass")
+        case Fill():
+            lines.append(f"{pad}{ex.namer.storage(s.storage)}.fill({ex(s.value)})")
+        case FoldPartials():
+            lines.append(pad + _fold_source(s, ex))
+        case ExternCall():
+            lines.append(pad + _extern_source(s, ex))
+        case IfThenElse():
+            lines.append(f"{pad}if {ex(s.cond)}:")
+            _emit_host(s.then_case, module, names, ex, indent + 1, lines)
             lines.append(f"{pad}else:")
-            _emit_items(item.else_items, names, ex, indent + 1, lines)
-        elif item.chunked is not None:
-            loop = item.chunked
-            stop = ex(simplify(loop.min + loop.extent))
-            lines.append(f"{pad}launch({names[id(item)]}, {ex(loop.min)}, {stop}, "
-                         f"{_tuple(_kernel_args(item, ex))})")
-        else:
-            lines.append(f"{pad}{names[id(item)]}({', '.join(_kernel_args(item, ex))})")
-    if len(lines) == start:
-        lines.append(f"{pad}pass")
+            _emit_host(s.else_case or Block(()), module, names, ex, indent + 1, lines)
+        case Launch():
+            _emit_launch(module.kernels[s.kernel], names[s.kernel], ex, pad, lines)
+        case _:
+            emit_stmt(s, ex, indent, lines)
+
+
+def _emit_launch(k: Kernel, name: str, ex: ExprEmitter, pad: str, lines: list[str]) -> None:
+    if k.chunked is None:
+        lines.append(f"{pad}{name}({', '.join(_kernel_args(k, ex))})")
+        return
+    loop = k.chunked
+    stop = ex(simplify(loop.min + loop.extent))
+    lines.append(f"{pad}launch({name}, {ex(loop.min)}, {stop}, {_tuple(_kernel_args(k, ex))})")
 
 
 _UFUNCS = {"+": "np.add", "*": "np.multiply", "min": "np.minimum", "max": "np.maximum"}
@@ -146,24 +153,13 @@ def _extern_source(call: ExternCall, ex: ExprEmitter) -> str:
     return f"{ex.namer.storage(call.storage)} = {runner_name(call.stage)}({', '.join(args)})"
 
 
-def _kernels(items: list) -> list[Kernel]:
-    out = []
-    for item in items:
-        if isinstance(item, Kernel):
-            out.append(item)
-        elif isinstance(item, Branch):
-            out += _kernels(item.then_items) + _kernels(item.else_items)
-    return out
-
-
-def _emit_driver(lowered: Lowered, items: list, names: dict, ex: ExprEmitter,
-                 lines: list[str]) -> None:
+def _emit_driver(lowered: Module, names: list, ex: ExprEmitter, lines: list[str]) -> None:
     args = arguments(lowered, ex.namer) + ["launch", "check"]
     lines.append(f"def run({', '.join(args)}):")
     emit_stmt(lowered.lets, ex, 1, lines)
     reads = [f"({ex(iv.min)}, {ex(iv.max)})" for _, _, _, iv in lowered.bounds.input_reads]
     lines.append(f"    check({_tuple(reads)})")
-    _emit_items(items, names, ex, 1, lines)
+    _emit_host(lowered.host, lowered, names, ex, 1, lines)
     windows = []
     for f in lowered.outputs:
         region = lowered.bounds.regions[id(f)]
@@ -174,7 +170,7 @@ def _emit_driver(lowered: Lowered, items: list, names: dict, ex: ExprEmitter,
     lines.append(f"    return {_tuple(outputs)}, {_tuple(windows)}")
 
 
-def module_source(lowered: Lowered) -> str:
+def module_source(lowered: Module) -> str:
     """The generated code in one text (Pipeline.source()): the header, each kernel
     under the global name the driver calls it by, then the driver."""
     driver, kernels = module_files(lowered)
@@ -183,7 +179,7 @@ def module_source(lowered: Lowered) -> str:
     return HEADER + "\n\n" + "\n\n".join(bodies + [_body(driver)])
 
 
-def module_files(lowered: Lowered) -> tuple[str, dict[str, str]]:
+def module_files(lowered: Module) -> tuple[str, dict[str, str]]:
     """(driver module source, {kernel global name: kernel module source}).
 
     Each kernel module defines one function, `kernel`, emitted with names of its own
@@ -196,16 +192,14 @@ def module_files(lowered: Lowered) -> tuple[str, dict[str, str]]:
     namer = Namer()
     ex = ExprEmitter(namer, "cpu")
     arguments(lowered, namer)  # the driver's argument names come first
-    items = outline(block(lowered.body))
-    kernels = _kernels(items)
-    names = {id(k): namer.name("kernel", f"{k.writes}#k{i}") for i, k in enumerate(kernels)}
+    names = [namer.name("kernel", f"{k.writes}#k{i}") for i, k in enumerate(lowered.kernels)]
     sources = {}
-    for k in kernels:
+    for k, name in zip(lowered.kernels, names):
         lines = [HEADER, ""]
         _emit_kernel(k, KERNEL, ExprEmitter(Namer(), "cpu"), lines)
-        sources[names[id(k)]] = "\n".join(lines).rstrip() + "\n"
+        sources[name] = "\n".join(lines).rstrip() + "\n"
     lines = [HEADER, ""]
-    _emit_driver(lowered, items, names, ex, lines)
+    _emit_driver(lowered, names, ex, lines)
     return "\n".join(lines) + "\n", sources
 
 

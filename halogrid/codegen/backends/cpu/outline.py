@@ -1,14 +1,15 @@
 """Split a lowered body into compiled kernels and the plain-Python driver that runs them.
 
 Requires: a Lowered body (allocations, lets and loop nests at the top level).
-Guarantees: `outline(body)` returns the driver's items in program order:
+Guarantees: `outline(body, ctx)` returns the driver's statements in program order:
   Let / Allocate   run by the driver in Python (a Let here reads no buffer);
   Fill             a constant stored over a whole allocation, numpy's fill();
   FoldPartials     an rfactor merge, one NumPy reduction over the partials' first axis;
   ExternCall       an extern stage: the user's function, run by codegen/externs.py;
-  Branch           a top-level IfThenElse around parallel loops whose condition reads
-                   no buffer (others are serial code like any loop);
-  Kernel           one compiled function; every Load, Store and loop runs in one.
+  IfThenElse       a top-level branch around parallel loops whose condition reads
+                   no buffer (others are serial code like any loop), of such statements;
+  Launch(k)        a call of ctx.kernels[k], one compiled function; every Load, Store
+                   and loop runs in one.
 A Kernel with `chunked` set is a top-level parallel For: the launcher runs its body
 over chunks [lo, hi) of the loop's range on the thread pool. Other Kernels are a
 maximal run of serial statements, called once (with prange only where a parallel
@@ -33,8 +34,9 @@ from ....ir.expr import Const, Extent, Var
 from ....ir.simplify import simplify
 from ....ir.visit import collect
 from ...passes.storage import input_scalar
-from ...stmt import (Allocate, AtomicAdd, Block, ExternCall, FoldPartials, For, IfThenElse,
-                   Let, Load, Stmt, Store, block, children_of, expand_folds, exprs_of, walk)
+from ...stmt import (Allocate, AtomicAdd, Block, ExternCall, Fill, FoldPartials, For, IfThenElse,
+                   Launch, Let, Load, Stmt, Store, block, children_of, expand_folds,
+                   exprs_of, walk)
 
 
 @dataclass
@@ -48,33 +50,25 @@ class Kernel:
     reassociate: bool = False       # has a float reduction loop (compiled with reassoc)
 
 
-@dataclass
-class Fill:
-    """storage.fill(value) in the driver: a loop nest storing one constant over the whole
-    allocation (the zero init of every adjoint and rfactor intermediate), which needs no
-    compiled kernel."""
-    storage: str
-    value: object
+def outline(body: Stmt, ctx) -> Stmt:
+    """The host statements of `body` (see the module doc); the kernels they launch
+    are appended to ctx.kernels, Launch(k) naming ctx.kernels[k]."""
+    return _outline(body, ctx.kernels, set())
 
 
-@dataclass
-class Branch:
-    cond: object
-    then_items: list
-    else_items: list
-
-
-def outline(body: Stmt, kernel_vars: set | None = None) -> list:
-    """The driver items of `body` (see the module doc). `kernel_vars`: names of Lets
-    that run inside kernels, which the driver cannot read."""
-    kernel_vars = set() if kernel_vars is None else kernel_vars
+def _outline(body: Stmt, kernels: list, kernel_vars: set) -> Stmt:
+    """`kernel_vars`: names of Lets that run inside kernels, which the host cannot read."""
     items: list = []
     run: list[Stmt] = []
     allocations: dict = {}
 
+    def launch(kernel: Kernel) -> None:
+        kernels.append(kernel)
+        items.append(Launch(len(kernels) - 1))
+
     def flush() -> None:
         if run:
-            items.append(_kernel(block(*run), None, kernel_vars))
+            launch(_kernel(block(*run), None, kernel_vars))
             run.clear()
 
     for s in _flat(body):
@@ -89,18 +83,19 @@ def outline(body: Stmt, kernel_vars: set | None = None) -> list:
             items.append(s)
         elif isinstance(s, For) and s.kind == "parallel":
             flush()
-            items.append(_kernel(s.body, s, kernel_vars))
+            launch(_kernel(s.body, s, kernel_vars))
         elif isinstance(s, IfThenElse) and _driver_can_run(s, kernel_vars) and \
                 _has_kind(s, "parallel"):  # else it stays in the serial run
             flush()
-            items.append(Branch(s.cond, outline(s.then_case, kernel_vars),
-                                outline(s.else_case, kernel_vars) if s.else_case else []))
+            items.append(IfThenElse(s.cond, _outline(s.then_case, kernels, kernel_vars),
+                                    _outline(s.else_case, kernels, kernel_vars)
+                                    if s.else_case else None))
         else:  # a Let reading a buffer (a tuple's values) joins the run that stores it
             if isinstance(s, Let):
                 kernel_vars.add(s.var.name)
             run.append(s)
     flush()
-    return items
+    return block(*items) if items else Block(())
 
 
 def _driver_can_run(s: Stmt, kernel_vars: set) -> bool:
