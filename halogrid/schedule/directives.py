@@ -2,7 +2,10 @@
 
 Func-level choices (compute_root/inline/at, store_root/at) live in a FuncSchedule;
 loop directives (split, fuse, tile, reorder, parallel, vectorize, unroll, rfactor,
-atomic) apply to one definition: a Func's pure definition, or `f.update(i)`, a Stage.
+atomic, gpu_tile, gpu_blocks, gpu_threads) apply to one definition: a Func's pure
+definition, or `f.update(i)`, a Stage. GPU loops (kinds gpu_block / gpu_thread) are
+checked against one launch grid (legality.gpu_problem) whenever loops are marked or
+reordered; on the CPU target they run as ordinary loops.
 Every directive returns its receiver so calls chain. A directive that would change
 the result (a race, reordering a non-associative reduction) or names an unknown
 loop raises a ScheduleError here; what needs the consumer's final schedule
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar, Union
 from .. import errors
 from ..ir.expr import RVar, Var
 from . import legality
-from .state import FuncSchedule, func_schedule, stage_schedule
+from .state import GPU_KINDS, FuncSchedule, func_schedule, stage_schedule
 
 __all__ = ["FuncSchedule", "Stage", "install", "schedule_of"]
 
@@ -129,7 +132,13 @@ def _fuse(t: _Target, inner, outer, fused) -> None:
 
 
 def _reorder(t: _Target, *vars_innermost_first) -> None:
-    names = [t.known(v) for v in vars_innermost_first]
+    new = _reordered(t, [t.known(v) for v in vars_innermost_first])
+    _check_gpu(t, new, t.s.kinds)
+    t.s.dims[:] = new
+
+
+def _reordered(t: _Target, names: list) -> list:
+    """The loops with `names` (innermost first) in the slots they occupy, others in place."""
     if len(set(names)) != len(names):
         t.fail("a loop is listed twice", "List each loop once")
     s = t.s
@@ -138,7 +147,7 @@ def _reorder(t: _Target, *vars_innermost_first) -> None:
     for slot, name in zip(slots, reversed(names)):
         new[slot] = name
     _check_interchange(t, s.dims, new)
-    s.dims[:] = new
+    return new
 
 
 def _check_interchange(t: _Target, old: list, new: list) -> None:
@@ -154,6 +163,7 @@ def _check_interchange(t: _Target, old: list, new: list) -> None:
 
 def _parallel(t: _Target, v, task_size=None) -> None:
     v = t.known(v)
+    _not_gpu(t, v, "parallel")
     if task_size is not None:
         _split(t, v, v, f"{v}_task", task_size)
     reason = t.race(v)
@@ -166,6 +176,7 @@ def _parallel(t: _Target, v, task_size=None) -> None:
 
 def _vector_like(t: _Target, v, n, kind: str, suffix: str) -> None:
     v = t.known(v)
+    _not_gpu(t, v, kind)
     if n is not None:
         _split(t, v, v, f"{v}_{suffix}", n)
         inner, outer = f"{v}_{suffix}", v
@@ -222,6 +233,82 @@ def _atomic(t: _Target) -> None:
     if vtype.is_bool:
         t.fail("booleans have no atomic add", "Accumulate into an integer type")
     t.s.atomic = True
+
+
+# ---- GPU loops ----------------------------------------------------------------------
+
+def _not_gpu(t: _Target, v: str, new_kind: str) -> None:
+    kind = t.s.kinds.get(v)
+    if kind in GPU_KINDS:
+        fix = ("GPU loops already run concurrently: leave parallel out" if new_kind ==
+               "parallel" else f"Split '{v}' before marking the GPU loops and make a loop "
+               f"inside them {new_kind}")
+        t.fail(f"'{v}' is a {kind} loop, which can't also be {new_kind}",
+               f"{fix}, or don't mark this loop for the GPU")
+
+
+def _free_for(t: _Target, v: str, kind: str) -> None:
+    other = t.s.kinds.get(v)
+    if other is not None and other != kind:
+        t.fail(f"'{v}' is already a {other} loop, which can't also be a {kind} loop",
+               f"Mark a loop that is not {other}, or build the schedule again without "
+               "that directive")
+
+
+def _gpu(t: _Target, kind: str, *vars_x_first) -> None:
+    """Mark loops `kind`, the first the .x axis: the listed loops are reordered so the
+    first is innermost, as gpu_axis counts axes by nesting."""
+    names = [t.known(v) for v in vars_x_first]
+    if not names:
+        t.fail("no loop was named", "Name one to three loops, the .x axis first")
+    for n in names:
+        _free_for(t, n, kind)
+        reason = t.race(n)
+        if reason and not t.s.atomic:
+            t.fail(f"{reason}, so the GPU threads running {_label(t.index)} would race",
+                   "Call atomic() first (+= updates), or rfactor(r, v) and use v as the "
+                   "GPU loop, or use a pure variable")
+    dims, marked = _reordered(t, names), dict.fromkeys(names, kind)
+    _check_gpu(t, dims, {**t.s.kinds, **marked})
+    t.s.dims[:] = dims
+    t.s.kinds.update(marked)
+
+
+def _gpu_blocks(t: _Target, *vars_x_first) -> None:
+    _gpu(t, "gpu_block", *vars_x_first)
+
+
+def _gpu_threads(t: _Target, *vars_x_first) -> None:
+    _gpu(t, "gpu_thread", *vars_x_first)
+
+
+def _check_gpu(t: _Target, dims: list, kinds: dict) -> None:
+    problem = legality.gpu_problem(dims, kinds, t.s.const_extent)
+    if problem is not None:
+        t.fail(*problem)
+
+
+def _gpu_tile(t: _Target, *args) -> None:
+    """Halide's gpu_tile: args (x[, y[, z]], [outer names,] inner names, sizes); each var
+    is split by its size, the inner (thread) loops become innermost and the outer (block)
+    loops enclose them directly; the outer loops keep the vars' names when not given."""
+    n = 0
+    while n < len(args) and isinstance(args[-1 - n], int) and not isinstance(args[-1 - n], bool):
+        n += 1
+    names = args[:len(args) - n]
+    if not 1 <= n <= 3 or len(names) not in (2 * n, 3 * n):
+        t.fail("it takes (x, xo, xi, tx), (x, y, xo, yo, xi, yi, tx, ty) or the 3-D form, "
+               "the outer names optional", "Pass one of those argument lists")
+    dims, sizes, inners = names[:n], args[len(names):], names[-n:]
+    outers = names[n:2 * n] if len(names) == 3 * n else dims
+    for v in map(t.known, dims):
+        if t.s.kinds.get(v) not in GPU_KINDS:  # a GPU loop is split into GPU loops again
+            _free_for(t, v, "GPU")
+    for v, vo, vi, size in zip(dims, outers, inners, sizes):
+        _split(t, v, vo, vi, size)
+    _reorder(t, *inners, *outers)
+    _gpu(t, "gpu_block", *outers)
+    _gpu(t, "gpu_thread", *inners)
 
 
 def _receiver(obj) -> tuple:
@@ -331,9 +418,38 @@ class LoopDirectives:
         """
         return _apply(self, "atomic", _atomic)
 
+    def gpu_tile(self: S, *vars_and_sizes: VarLike | int) -> S:
+        """Split each var by its size into a block loop and a thread loop, order all the
+        thread loops innermost with the block loops right outside them, and mark them
+        gpu_block / gpu_thread (Halide's gpu_tile; the 1-D, 2-D and 3-D forms; without
+        outer names the block loops keep the vars' names). At most 1024 threads a block.
+
+        >>> f.gpu_tile(x, y, xo, yo, xi, yi, 16, 16)   # blockIdx.x = xo, threadIdx.x = xi
+        >>> f.gpu_tile(x, xo, xi, 64)
+        >>> f.gpu_tile(x, y, z, xo, yo, zo, xi, yi, zi, 8, 8, 4)
+        """
+        return _apply(self, "gpu_tile", _gpu_tile, *vars_and_sizes)
+
+    def gpu_blocks(self: S, *vars: VarLike) -> S:
+        """Run loops `vars` as the CUDA grid's blocks, the first the .x axis (they are
+        reordered so the first is innermost); on the CPU target, as ordinary loops.
+
+        >>> f.split(x, xo, xi, 32).split(y, yo, yi, 8).reorder(xi, yi, xo, yo)
+        >>> f.gpu_blocks(xo, yo).gpu_threads(xi, yi)
+        """
+        return _apply(self, "gpu_blocks", _gpu_blocks, *vars)
+
+    def gpu_threads(self: S, *vars: VarLike) -> S:
+        """Run loops `vars` as the threads of each block, the first the .x axis (they are
+        reordered so the first is innermost); they must be inside gpu_blocks loops.
+
+        >>> f.gpu_blocks(xo, yo).gpu_threads(xi, yi)
+        """
+        return _apply(self, "gpu_threads", _gpu_threads, *vars)
+
 
 _LOOP_DIRECTIVES = ("split", "fuse", "tile", "reorder", "parallel", "vectorize", "unroll",
-                    "rfactor", "atomic")
+                    "rfactor", "atomic", "gpu_tile", "gpu_blocks", "gpu_threads")
 
 
 class Stage(LoopDirectives):

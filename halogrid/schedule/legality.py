@@ -4,14 +4,18 @@
 e free of f) whose iterations may be regrouped (rfactor, private accumulators,
 atomics). `race_reason` says why running a loop's iterations concurrently would
 race, or None when each iteration writes its own locations and reads only them.
+`gpu_problem` says why a definition's GPU loops can't form one CUDA launch grid.
 """
 
 from __future__ import annotations
 
 from ..ir.expr import Binary, Call, Cast, RVar, Var
 from ..ir.visit import collect
+from .state import GPU_KINDS
 
 ASSOCIATIVE_OPS = ("+", "-", "*", "min", "max")
+MAX_GPU_THREADS = 1024   # threads per block, every CUDA device
+MAX_GPU_DIMS = 3         # .x .y .z of blockIdx and of threadIdx
 
 
 def _self_calls(func, exprs) -> list[Call]:
@@ -58,3 +62,34 @@ def race_reason(func, definition, origins: frozenset) -> str | None:
 def lhs_is_scatter(definition) -> bool:
     """True when some left-side coordinate is data-dependent or mixes reduction vars."""
     return any(not isinstance(a, (Var, RVar)) for a in definition.args)
+
+
+def gpu_problem(dims: list, kinds: dict, const_extent: dict) -> tuple[str, str] | None:
+    """(why, fix) when the GPU loops of loops `dims` (outermost first) with `kinds` can't
+    map onto a launch grid: every gpu_thread loop inside every gpu_block loop, at most
+    MAX_GPU_DIMS loops of each kind, at most MAX_GPU_THREADS threads per block (the
+    product of the thread loops' constant extents; unknown extents are checked at launch).
+    None when they can, or when there are no GPU loops."""
+    blocks = [n for n in dims if kinds.get(n) == "gpu_block"]
+    threads = [n for n in dims if kinds.get(n) == "gpu_thread"]
+    if threads and not blocks:
+        return (f"gpu_thread loop '{threads[0]}' is not inside a gpu_blocks loop",
+                "Mark an enclosing loop with gpu_blocks(...) first, or use gpu_tile(...)")
+    if threads and dims.index(threads[0]) < dims.index(blocks[-1]):
+        return (f"gpu_block loop '{blocks[-1]}' would be inside gpu_thread loop "
+                f"'{threads[0]}' (loops, outermost first: {', '.join(dims)})",
+                "Put the gpu_blocks loops outside the gpu_threads loops (reorder(...)), "
+                "or use gpu_tile(...)")
+    for kind, loops in zip(GPU_KINDS, (blocks, threads)):
+        if len(loops) > MAX_GPU_DIMS:
+            return (f"it makes {len(loops)} {kind} loops ({', '.join(loops)}), more than "
+                    f"the {MAX_GPU_DIMS} axes (x, y, z) a launch has",
+                    "Fuse some of them first (fuse(...))")
+    size = 1
+    for n in threads:
+        size *= const_extent.get(n, 1)
+    if size > MAX_GPU_THREADS:
+        shown = " * ".join(str(const_extent[n]) for n in threads if n in const_extent)
+        return (f"its thread loops make {shown} = {size} threads per block, more than "
+                f"the {MAX_GPU_THREADS} a GPU runs", "Use smaller thread tile factors")
+    return None

@@ -5,6 +5,9 @@ Invariants: state only records choices, it never changes what a Func computes.
 A StageSchedule's `dims` always lists the definition's current loop names,
 OUTERMOST first (Halide's reorder() lists them innermost first; we store the
 reverse), and `origin[name]` the original dimensions a loop iterates over.
+`kinds[name]` is parallel, vectorized, unrolled or one of GPU_KINDS (absent: serial);
+GPU loops map onto the CUDA grid by nesting, innermost first (`gpu_axis`), as
+Halide's CanonicalizeGPUVars does.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir.expr import RVar, Var
+
+GPU_KINDS = ("gpu_block", "gpu_thread")
+PARALLEL_KINDS = ("parallel",) + GPU_KINDS   # loops whose iterations may run concurrently
 
 
 @dataclass
@@ -34,7 +40,7 @@ class StageSchedule:
     origin: dict[str, frozenset]          # loop name -> original dimension names
     rvars: frozenset                      # original names that are reduction dimensions
     splits: list[tuple] = field(default_factory=list)
-    kinds: dict[str, str] = field(default_factory=dict)      # parallel/vectorized/unrolled
+    kinds: dict[str, str] = field(default_factory=dict)      # name -> kind (see module doc)
     const_extent: dict[str, int] = field(default_factory=dict)
     partition: set = field(default_factory=set)   # loops whose clamps/tails are peeled
     rfactor: tuple | None = None          # (loop name, original loop name it replaced)
@@ -49,6 +55,16 @@ class StageSchedule:
 
     def rfactor_name(self) -> str | None:
         return None if self.rfactor is None else self.rfactor[0]
+
+
+def gpu_axis(sched: StageSchedule, name: str) -> tuple[str, int | None]:
+    """(kind, axis) of loop `name`: axis 0/1/2 is .x/.y/.z, counted outwards from the
+    innermost loop of that GPU kind in `sched.dims`; None for a loop that is not a GPU loop."""
+    kind = sched.kinds.get(name, "serial")
+    if kind not in GPU_KINDS:
+        return kind, None
+    same = [n for n in sched.dims if sched.kinds.get(n) == kind]
+    return kind, len(same) - 1 - same.index(name)
 
 
 def initial_stage_schedule(definition) -> StageSchedule:
