@@ -29,14 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .... import errors
-from ....ir.buffer import Param
-from ....ir.expr import Const, Extent, Var
-from ....ir.simplify import simplify
+from ....ir.expr import Var
 from ....ir.visit import collect
-from ...passes.storage import input_scalar
-from ...stmt import (Allocate, AtomicAdd, Block, ExternCall, Fill, FoldPartials, For, IfThenElse,
-                   Launch, Let, Load, Stmt, Store, block, children_of, expand_folds,
-                   exprs_of, walk)
+from ...outlining import as_fill, driver_can_run, flat, free_names, has_kind
+from ...stmt import (Allocate, AtomicAdd, Block, ExternCall, FoldPartials, For, IfThenElse, Launch,
+                     Let, Load, Stmt, Store, block, expand_folds, exprs_of, walk)
 
 
 @dataclass
@@ -71,21 +68,21 @@ def _outline(body: Stmt, kernels: list, kernel_vars: set) -> Stmt:
             launch(_kernel(block(*run), None, kernel_vars))
             run.clear()
 
-    for s in _flat(body):
+    for s in flat(body):
         if isinstance(s, Allocate):
             allocations[s.storage] = s
-        if (fill := _as_fill(s, allocations)) is not None:
+        if (fill := as_fill(s, allocations)) is not None:
             items.append(fill)  # before the pending run: nothing in it touches a new buffer
-        elif isinstance(s, (FoldPartials, ExternCall)) and _driver_can_run(s, kernel_vars):
+        elif isinstance(s, (FoldPartials, ExternCall)) and driver_can_run(s, kernel_vars):
             flush()
             items.append(s)
-        elif isinstance(s, Allocate) or (isinstance(s, Let) and _driver_can_run(s, kernel_vars)):
+        elif isinstance(s, Allocate) or (isinstance(s, Let) and driver_can_run(s, kernel_vars)):
             items.append(s)
         elif isinstance(s, For) and s.kind == "parallel":
             flush()
             launch(_kernel(s.body, s, kernel_vars))
-        elif isinstance(s, IfThenElse) and _driver_can_run(s, kernel_vars) and \
-                _has_kind(s, "parallel"):  # else it stays in the serial run
+        elif isinstance(s, IfThenElse) and driver_can_run(s, kernel_vars) and \
+                has_kind(s, "parallel"):  # else it stays in the serial run
             flush()
             items.append(IfThenElse(s.cond, _outline(s.then_case, kernels, kernel_vars),
                                     _outline(s.else_case, kernels, kernel_vars)
@@ -98,52 +95,17 @@ def _outline(body: Stmt, kernels: list, kernel_vars: set) -> Stmt:
     return block(*items) if items else Block(())
 
 
-def _driver_can_run(s: Stmt, kernel_vars: set) -> bool:
-    """s's own expressions read no buffer and no Var that only a kernel defines."""
-    exprs = exprs_of(s)
-    return not collect(exprs, Load) and not any(
-        v.name in kernel_vars for v in collect(exprs, Var))
-
-
-def _as_fill(s: Stmt, allocations: dict) -> Fill | None:
-    """A Fill when s is loops over every dimension of an allocation, in order, storing
-    one constant at (loop var - loop min)."""
-    loops = []
-    while isinstance(s, For):
-        loops.append(s)
-        s = s.body
-    if not loops or not isinstance(s, Store) or not isinstance(s.value, Const):
-        return None
-    alloc = allocations.get(s.storage)
-    if alloc is None or not len(alloc.extents) == len(loops) == len(s.index):
-        return None
-    for loop, index, extent in zip(loops, s.index, alloc.extents):
-        if loop.extent is not extent or index is not simplify(loop.var - loop.min):
-            return None
-    return Fill(s.storage, s.value)
-
-
-def _flat(s: Stmt) -> tuple:
-    return s.stmts if isinstance(s, Block) else (s,)
-
-
 def _kernel(body: Stmt, chunked: For | None, kernel_vars: set) -> Kernel:
     body = expand_folds(body)
     bound = {chunked.var.name} if chunked is not None else set()
-    scalars: dict = {}
-    storages: dict = {}
-    _free(body, bound, set(), scalars, storages)
-    foreign = [v for v in scalars.values() if isinstance(v, Var) and v.name in kernel_vars]
+    scalars, storages = free_names(body, bound)
+    foreign = [v for v in scalars if isinstance(v, Var) and v.name in kernel_vars]
     if foreign:
         raise errors.InternalError(f"{foreign[0].name} is defined in another kernel")
-    nested = chunked is None and _has_kind(body, "parallel")
+    nested = chunked is None and has_kind(body, "parallel")
     writes = next((t.storage for t in walk(body) if isinstance(t, (Store, AtomicAdd))), "")
-    return Kernel(body, chunked, list(scalars.values()), list(storages), nested, writes,
+    return Kernel(body, chunked, scalars, storages, nested, writes,
                   _has_contiguous_reduction(body))
-
-
-def _has_kind(s: Stmt, kind: str) -> bool:
-    return any(isinstance(t, For) and t.kind == kind for t in walk(s))
 
 
 def _has_contiguous_reduction(s: Stmt) -> bool:
@@ -172,30 +134,3 @@ def _names(exprs) -> set[str]:
     return {v.name for v in collect(exprs, Var)}
 
 
-def _free(s: Stmt, scope: set, allocated: set, scalars: dict, storages: dict) -> None:
-    """Add to scalars/storages what `s` uses outside `scope`/`allocated` (in place).
-    Lets bind for the rest of their Block, For vars for their body."""
-    for e in exprs_of(s):
-        for node in collect((e,), (Var, Param, Load, Extent)):
-            if isinstance(node, Var) and node.name not in scope:
-                scalars.setdefault(("var", node.name), node)
-            elif isinstance(node, Param):
-                scalars.setdefault(("param", node.uid), node)
-            elif isinstance(node, Load) and node.storage not in allocated:
-                storages.setdefault(node.storage)
-            elif isinstance(node, Extent):
-                v = input_scalar(node)
-                scalars.setdefault(("var", v.name), v)
-    if isinstance(s, (Store, AtomicAdd)) and s.storage not in allocated:
-        storages.setdefault(s.storage)
-    if isinstance(s, Allocate):
-        allocated.add(s.storage)
-    if isinstance(s, Let):
-        scope.add(s.var.name)
-    if isinstance(s, Block):
-        for c in s.stmts:  # one scope: a Let is seen by the statements after it
-            _free(c, scope, allocated, scalars, storages)
-        return
-    inner = scope | {s.var.name} if isinstance(s, For) else scope
-    for c in children_of(s):
-        _free(c, set(inner), set(allocated), scalars, storages)
