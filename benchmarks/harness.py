@@ -36,17 +36,18 @@ class Timing:
     runs_ms: list
 
 
-def time_calls(fn, inputs):
-    """Time ``fn(inputs)``: first call, WARMUPS warm-ups, then >= MIN_RUNS timed runs.
+def time_calls(fn, inputs, warmups=WARMUPS, min_runs=MIN_RUNS, max_runs=MAX_RUNS):
+    """Time ``fn(inputs)``: first call, ``warmups`` warm-ups, then >= ``min_runs`` timed
+    runs (more, up to ``max_runs``, while they take under EXTRA_RUN_BUDGET_S).
 
     Returns (Timing, result of the last call)."""
     start = time.perf_counter()
     result = fn(inputs)
     first = time.perf_counter() - start
-    for _ in range(WARMUPS):
+    for _ in range(warmups):
         fn(inputs)
     runs = []
-    while len(runs) < MIN_RUNS or (sum(runs) < EXTRA_RUN_BUDGET_S and len(runs) < MAX_RUNS):
+    while len(runs) < min_runs or (sum(runs) < EXTRA_RUN_BUDGET_S and len(runs) < max_runs):
         start = time.perf_counter()
         result = fn(inputs)
         runs.append(time.perf_counter() - start)
@@ -121,15 +122,22 @@ def run_cell(system, workload, size, mode="time", timeout_s=CELL_TIMEOUT_S, env=
     peak RSS only. ``env``: variables set for the subprocess on top of ours. A crash,
     timeout or unavailable system gives a record whose ``status`` says so (never an
     exception)."""
+    args = ["--system", system, "--workload", workload, "--size", size, "--mode", mode]
+    record = {"system": system, "workload": workload, "size": size}
+    return run_module("benchmarks.one", args, record, timeout_s, env)
+
+
+def run_module(module, args, record, timeout_s=CELL_TIMEOUT_S, env=None):
+    """``python -m module *args --out DIR`` in a subprocess, which writes DIR/cell.json
+    (a record) and optionally DIR/cell.npz; returns (that record, its arrays or {}).
+    ``record`` is the fallback whose ``status`` is set when the process wrote nothing."""
     with tempfile.TemporaryDirectory(prefix="hgbench_") as out_dir:
-        cmd = [sys.executable, "-m", "benchmarks.one", "--system", system,
-               "--workload", workload, "--size", size, "--mode", mode, "--out", out_dir]
-        record = {"system": system, "workload": workload, "size": size}
+        cmd = [sys.executable, "-m", module, *args, "--out", out_dir]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
                                   cwd=_repo_root(), env={**os.environ, **(env or {})})
         except subprocess.TimeoutExpired:
-            return {**record, "status": f"error: timeout after {timeout_s} s"}, {}
+            return {**record, "status": f"error: timeout after {timeout_s:.0f} s"}, {}
         json_path = os.path.join(out_dir, "cell.json")
         if not os.path.exists(json_path):
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]

@@ -20,6 +20,7 @@ from benchmarks.workloads import SIZES, WORKLOADS, inputs_for, size_label
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 DEFAULT_SYSTEMS = ("torch", "jax", "halide", "halogrid")
 CLEAN_LOAD = 0.2  # a cell is "contended" when others used more of the CPUs than this
+TARGETS = ("cpu", "cuda")
 PACKAGES = ("numpy", "numba", "torch", "jax", "jaxlib", "halide", "halogrid")
 
 
@@ -45,6 +46,9 @@ def parse(argv=None):
                    help="os.nice() increment for this run and its cells; negative (root "
                         "only) gives the cells the CPUs first on a shared machine")
     p.add_argument("--out", default=RESULTS_DIR)
+    p.add_argument("--target", choices=TARGETS, default="cpu",
+                   help="cuda: the GPU suite, with options of its own "
+                        "(python -m benchmarks --target cuda --help; benchmarks/cuda.py)")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.rss_size = ["Q"], "Q"
@@ -184,7 +188,17 @@ def attach_rss(rows, workload, rss_size):
             row["rss_mb"] = peak
 
 
+def _target(argv):
+    """--target of ``argv``, the rest left unparsed (the GPU suite has its own options)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--target", choices=TARGETS, default="cpu")
+    return pre.parse_known_args(argv)[0].target
+
+
 def main(argv=None):
+    if _target(argv) == "cuda":
+        from benchmarks import cuda
+        sys.exit(cuda.main(argv))
     args = parse(argv)
     if args.nice:
         os.nice(args.nice)

@@ -46,10 +46,11 @@ class Unavailable(Exception):
     """The system cannot run here; the message says why (shown as 'not available')."""
 
 
-def precheck(name):
+def precheck(name, registry=SYSTEMS):
     """Cheap availability check without importing anything: None if it may run,
-    else the reason it cannot (a missing module or package)."""
-    system = SYSTEMS[name]
+    else the reason it cannot (a missing module or package). ``registry``: SYSTEMS,
+    or the GPU suite's (``cuda_cell.CUDA_SYSTEMS``)."""
+    system = registry[name]
     for module in (system.package, system.module):
         try:
             if importlib.util.find_spec(module) is None:
@@ -59,13 +60,13 @@ def precheck(name):
     return None
 
 
-def load(name):
+def load(name, registry=SYSTEMS):
     """Import the system's module; raises Unavailable if it or its package fails."""
-    reason = precheck(name)
+    reason = precheck(name, registry)
     if reason:
         raise Unavailable(reason)
     try:
-        return importlib.import_module(SYSTEMS[name].module)
+        return importlib.import_module(registry[name].module)
     except Exception as err:  # any import-time failure means "skip", never a crash
         raise Unavailable(f"not available: {type(err).__name__}: {err}") from err
 

@@ -30,33 +30,41 @@ def _sq_loss(out, target, extra=None):
     return loss
 
 
-def _compiled(fwd_outputs, loss, wrt):
-    """Forward and forward+loss+gradients pipelines, both auto-scheduled."""
+def _compiled(fwd_outputs, loss, wrt, target):
+    """Forward and forward+loss+gradients pipelines, both auto-scheduled for ``target``."""
     d = hg.propagate_adjoints(loss)
-    grad = hg.Pipeline([loss] + [d[p] for p in wrt]).auto_schedule().compile()
-    fwd = hg.Pipeline(fwd_outputs).auto_schedule().compile()
+    grad = hg.Pipeline([loss] + [d[p] for p in wrt]).auto_schedule(target).compile(target)
+    fwd = hg.Pipeline(fwd_outputs).auto_schedule(target).compile(target)
     return fwd, grad
+
+
+def _unchanged(value):
+    return value
 
 
 def _shapes(inputs, names):
     return [()] + [inputs[n].shape for n in names]
 
 
-def _builder(algorithm, grad_names, fwd_count=1):
+def _builder(algorithm, grad_names, fwd_count=1, target="cpu"):
+    """The benchmark builder of ``algorithm``. On "cpu" the loss comes back as a float;
+    on "cuda" (device arrays in and out, ``peers/halogrid_cuda.py``) as the pipeline's
+    0-D output, left on the device so that no call waits for a copy to the host."""
+    scalar = float if target == "cpu" else _unchanged
+
     def build(example):
         p, fwd_outputs, loss = algorithm()
-        fwd, grad = _compiled(fwd_outputs, loss, [p[n] for n in grad_names])
-        out_shape = example["target"].shape
+        fwd, grad = _compiled(fwd_outputs, loss, [p[n] for n in grad_names], target)
 
         def fwd_fn(inputs):
             args = {k: v for k, v in inputs.items() if k in fwd.input_names}
-            shapes = [out_shape] + ([(64,)] if fwd_count > 1 else [])
+            shapes = [inputs["target"].shape] + ([(64,)] if fwd_count > 1 else [])
             return fwd(shapes=shapes, **args)
 
         def grad_fn(inputs):
             args = {k: v for k, v in inputs.items() if k in grad.input_names}
             loss_value, *grads = grad(shapes=_shapes(inputs, grad_names), **args)
-            return float(loss_value), dict(zip(grad_names, grads))
+            return scalar(loss_value), dict(zip(grad_names, grads))
         return fwd_fn, grad_fn
     return build
 
@@ -229,8 +237,8 @@ def w4():
     return p, [out], _sq_loss(out, p["target"])
 
 
-BUILDERS = {"W1": _builder(w1, ("inp", "k")), "W2": _builder(w2, ("inp", "k")),
-            "W3": _builder(w3, ("inp",)),
-            "W4": _builder(w4, ("A", "guide", "inp")), "W5": _builder(w5, ("H3", "inp")),
-            "W6": _builder(w6, ("lut", "inp"), fwd_count=2),
-            "W7": _builder(w7, ("inp",))}
+# workload -> (algorithm, gradient names, number of forward outputs)
+SPECS = {"W1": (w1, ("inp", "k"), 1), "W2": (w2, ("inp", "k"), 1), "W3": (w3, ("inp",), 1),
+         "W4": (w4, ("A", "guide", "inp"), 1), "W5": (w5, ("H3", "inp"), 1),
+         "W6": (w6, ("lut", "inp"), 2), "W7": (w7, ("inp",), 1)}
+BUILDERS = {name: _builder(*spec) for name, spec in SPECS.items()}

@@ -145,23 +145,35 @@ def _numpy(result):
     return np.asarray(result)
 
 
+def jitted(forward, grad_names):
+    """(forward, gradient) as jitted functions of an input dict that return JAX arrays,
+    not yet ready: ``forward(t)`` -> out (W6: (out, hist)); ``gradient(t)`` -> (loss,
+    {name: dL/dname}) for ``grad_names``, the other inputs held constant."""
+    fwd_jit = jax.jit(forward)
+
+    def loss_of(diff, rest):
+        t = {**diff, **rest}
+        return _loss(t, forward(t))
+
+    grad_jit = jax.jit(jax.value_and_grad(loss_of))
+
+    def gradient(inputs):
+        diff = {n: inputs[n] for n in grad_names}
+        rest = {k: v for k, v in inputs.items() if k not in grad_names}
+        return grad_jit(diff, rest)
+
+    return fwd_jit, gradient
+
+
 def _builder(forward, grad_names):
     def build(example_inputs):
-        fwd_jit = jax.jit(forward)
-
-        def loss_of(diff, rest):
-            t = {**diff, **rest}
-            return _loss(t, forward(t))
-
-        grad_jit = jax.jit(jax.value_and_grad(loss_of))
+        fwd_jit, gradient = jitted(forward, grad_names)
 
         def fwd(inputs):
             return _numpy(fwd_jit(inputs))
 
         def grad(inputs):
-            diff = {n: inputs[n] for n in grad_names}
-            rest = {k: v for k, v in inputs.items() if k not in grad_names}
-            loss, grads = jax.block_until_ready(grad_jit(diff, rest))
+            loss, grads = jax.block_until_ready(gradient(inputs))
             return float(loss), {n: np.asarray(g) for n, g in grads.items()}
 
         return fwd, grad

@@ -2,6 +2,8 @@
 
 Dtype-generic: benchmarked in float32; the harness also runs it on float64 copies of
 the inputs as the gradient oracle of the workloads NumPy has no gradient for.
+Device-generic: every tensor a forward creates is on its inputs' device, so
+``peers/torch_cuda.py`` runs the same forwards on the GPU.
 
 Written the way a PyTorch user would: conv2d for W1-W3, ``grid_sample`` for W4/W5
 (trilinear/bilinear sampling; ``padding_mode="border"`` is equivalent to clamping the
@@ -30,7 +32,7 @@ def w2(t):
 
 
 def w3(t):
-    taps = torch.tensor(TAPS5, dtype=t["inp"].dtype)
+    taps = torch.tensor(TAPS5, dtype=t["inp"].dtype, device=t["inp"].device)
     img = F.pad(t["inp"][None, None], (2, 2, 0, 0), mode="replicate")
     bx = F.conv2d(img, taps.view(1, 1, 1, 5))
     bx = F.pad(bx, (0, 0, 2, 2), mode="replicate")
@@ -47,8 +49,8 @@ def w4(t):
     h, w, _ = img.shape
     gh, gw, gd = grid.shape[:3]
     vol = grid.reshape(gh, gw, gd, 12).permute(3, 2, 0, 1)[None]  # (1,12,D,GH,GW)
-    gx = (torch.arange(w, dtype=img.dtype) + 0.5) / 16 - 0.5
-    gy = (torch.arange(h, dtype=img.dtype) + 0.5) / 16 - 0.5
+    gx = (torch.arange(w, dtype=img.dtype, device=img.device) + 0.5) / 16 - 0.5
+    gy = (torch.arange(h, dtype=img.dtype, device=img.device) + 0.5) / 16 - 0.5
     sx = _normalised(gx, gw).expand(h, w)
     sy = _normalised(gy, gh)[:, None].expand(h, w)
     sz = _normalised(guide * 8 - 0.5, gd)
@@ -62,8 +64,9 @@ def w4(t):
 def w5(t):
     img, hom = t["inp"], t["H3"]
     h, w = img.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=img.dtype),
-                            torch.arange(w, dtype=img.dtype), indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=img.dtype, device=img.device),
+                            torch.arange(w, dtype=img.dtype, device=img.device),
+                            indexing="ij")
     pts = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1)  # (H,W,3)
     uvw = pts @ hom.T
     sx, sy = uvw[..., 0] / uvw[..., 2], uvw[..., 1] / uvw[..., 2]
@@ -84,7 +87,8 @@ def w6(t):
     out = lut[i0] * (1 - a) + lut[i0 + 1] * a
     b0, f = _lerp_index(out * 63, 64)
     b0, f = b0.reshape(-1), f.reshape(-1)
-    hist = torch.zeros(64, dtype=out.dtype).index_add(0, b0, 1 - f).index_add(0, b0 + 1, f)
+    hist = torch.zeros(64, dtype=out.dtype, device=out.device)
+    hist = hist.index_add(0, b0, 1 - f).index_add(0, b0 + 1, f)
     return out, hist
 
 
@@ -106,7 +110,7 @@ def _blur5_zero(g, dim):
 
 def _w7_corners(img):
     h, w = img.shape
-    ar = lambda n: torch.arange(n, dtype=img.dtype) / 8.0  # noqa: E731
+    ar = lambda n: torch.arange(n, dtype=img.dtype, device=img.device) / 8.0  # noqa: E731
     ys, xs, zs = _tent(ar(h), h // 8), _tent(ar(w), w // 8), _tent(img * 15, 16)
     for cy, wy in ys:
         for cx, wx in xs:
@@ -119,8 +123,8 @@ def w7(t):
     img = t["inp"]
     h, w = img.shape
     shape = (2, h // 8, w // 8, 16)
-    grid = torch.zeros(2, shape[1] * shape[2] * 16, dtype=img.dtype)
-    values = torch.stack([img.reshape(-1), torch.ones(h * w, dtype=img.dtype)])
+    grid = torch.zeros(2, shape[1] * shape[2] * 16, dtype=img.dtype, device=img.device)
+    values = torch.stack([img.reshape(-1), torch.ones_like(img.reshape(-1))])
     corners = list(_w7_corners(img))
     for flat, wt in corners:
         grid = grid.index_add(1, flat, values * wt)
