@@ -76,7 +76,9 @@ def _float_const(t, value: float) -> str:
 
 
 class ExprEmitter:
-    """Python text of expressions for one target ('cpu' or 'cuda')."""
+    """Python text of expressions and statements for one target. The target hooks that
+    a backend's printer overrides: `index`, `loop`, `atomic_add`, `allocate`, `other`
+    (statements only that backend lowers to) and `_intrinsic` (math spelling)."""
 
     def __init__(self, namer: Namer, target: str = "cpu"):
         self.namer, self.target = namer, target
@@ -167,6 +169,31 @@ class ExprEmitter:
         template = row.cpu if self.target == "cpu" else row.cuda
         return template.format(*[self.emit(a) for a in e.args])
 
+    # -- statement hooks (emit_stmt calls them)
+    def loop(self, s: For, indent: int, lines: list[str]) -> None:
+        pad = "    " * indent
+        if s.kind == "parallel":
+            return _emit_parallel(s, self, indent, lines)
+        if s.kind == "unrolled" and isinstance(s.extent, Const):
+            for k in range(int(s.extent.value)):
+                lines.append(f"{pad}{self(s.var)} = {self(simplify(s.min + k))}")
+                emit_stmt(s.body, self, indent, lines)
+            return
+        stop = simplify(s.min + s.extent)
+        lines.append(f"{pad}for {self(s.var)} in range({self(s.min)}, {self(stop)}):")
+        emit_stmt(s.body, self, indent + 1, lines)
+
+    def atomic_add(self, s: AtomicAdd) -> str:
+        index = ", ".join(self(i) for i in s.index) + ("," if len(s.index) == 1 else "")
+        return f"_hg_atomic_add({self.namer.storage(s.storage)}, ({index}), {self(s.value)})"
+
+    def allocate(self, s: Allocate) -> str:
+        shape = ", ".join(f"max({self(e)}, 0)" for e in s.extents) if s.extents else "1"
+        return f"{self.namer.storage(s.storage)} = np.empty(({shape},), {type_ctor(s.type)})"
+
+    def other(self, s: Stmt, indent: int, lines: list[str]) -> None:
+        raise InternalError(f"no emitter for {type(s).__name__}")
+
 
 def emit_stmt(s: Stmt, ex: ExprEmitter, indent: int, lines: list[str]) -> None:
     """Append the Python lines of `s` at `indent` levels of four spaces."""
@@ -175,20 +202,10 @@ def emit_stmt(s: Stmt, ex: ExprEmitter, indent: int, lines: list[str]) -> None:
         case Block():
             for c in s.stmts:
                 emit_stmt(c, ex, indent, lines)
-        case For() if s.kind == "parallel":
-            _emit_parallel(s, ex, indent, lines)
-        case For() if s.kind == "unrolled" and isinstance(s.extent, Const):
-            for k in range(int(s.extent.value)):
-                lines.append(f"{pad}{ex(s.var)} = {ex(simplify(s.min + k))}")
-                emit_stmt(s.body, ex, indent, lines)
         case For():
-            stop = simplify(s.min + s.extent)
-            lines.append(f"{pad}for {ex(s.var)} in range({ex(s.min)}, {ex(stop)}):")
-            emit_stmt(s.body, ex, indent + 1, lines)
+            ex.loop(s, indent, lines)
         case AtomicAdd():
-            index = ", ".join(ex(i) for i in s.index) + ("," if len(s.index) == 1 else "")
-            lines.append(f"{pad}_hg_atomic_add({ex.namer.storage(s.storage)}, ({index}), "
-                         f"{ex(s.value)})")
+            lines.append(pad + ex.atomic_add(s))
         case Let():
             lines.append(f"{pad}{ex(s.var)} = {ex(s.value)}")
         case Store():
@@ -201,11 +218,9 @@ def emit_stmt(s: Stmt, ex: ExprEmitter, indent: int, lines: list[str]) -> None:
                 lines.append(f"{pad}else:")
                 emit_stmt(s.else_case, ex, indent + 1, lines)
         case Allocate():
-            shape = ", ".join(f"max({ex(e)}, 0)" for e in s.extents) if s.extents else "1"
-            lines.append(f"{pad}{ex.namer.storage(s.storage)} = "
-                         f"np.empty(({shape},), {type_ctor(s.type)})")
+            lines.append(pad + ex.allocate(s))
         case _:
-            raise InternalError(f"no emitter for {type(s).__name__}")
+            ex.other(s, indent, lines)
 
 
 def _emit_parallel(s: For, ex: ExprEmitter, indent: int, lines: list[str]) -> None:
