@@ -1,0 +1,148 @@
+"""The GPU benchmark suite (`python -m benchmarks --target cuda`, benchmarks/cuda*.py)
+on a machine without a GPU: the command's guards, the probe in numba's simulator, a
+cell's rows against the float64 oracles with CPU stand-ins for the device systems
+(PyTorch's forwards and halogrid's builders, the same code the GPU runs), the report's
+floors, ratios and target lines, and the peak-memory counter's bookkeeping."""
+
+import ctypes
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import agreement, cuda, cuda_cell, cuda_report, numba_memory, run
+from benchmarks.peers import halogrid_impl, torch_cuda
+from benchmarks.workloads import WORKLOADS
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PEAK = 123 * 2**20
+
+
+def _stand_in(builders, to_device):
+    """A device system (cuda_cell's interface) that runs on the CPU."""
+    return types.SimpleNamespace(BUILDERS=builders, to_device=to_device, wait=lambda r: r,
+                                 memory_reset=lambda: None, memory_peak=lambda: PEAK)
+
+
+def _python(args, **env):
+    clean = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                          cwd=ROOT, env={**clean, **env}, timeout=120)
+
+
+def test_no_gpu_exits_2_with_one_line_naming_the_simulator():
+    proc = _python(["-m", "benchmarks", "--target", "cuda"], CUDA_VISIBLE_DEVICES="")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "GPU" in lines[0]
+    assert "NUMBA_ENABLE_CUDASIM=1" in lines[0] or "no usable CUDA GPU" in lines[0]
+
+
+def test_without_numba_cuda_exits_2_naming_the_extra(monkeypatch, capsys):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numba_cuda" else real(name, *a))
+    with pytest.raises(SystemExit) as exit_:
+        cuda.main(["--target", "cuda"])
+    assert exit_.value.code == 2
+    assert 'pip install "halogrid[cuda]"' in capsys.readouterr().err
+
+
+def test_probe_in_the_simulator(tmp_path):
+    proc = _python(["-m", "benchmarks.cuda_probe", "--megabytes", "4", "--out", str(tmp_path)],
+                   NUMBA_ENABLE_CUDASIM="1")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "cell.json").read_text())
+    assert record["status"] == "ok" and record["simulator"] is True
+    assert record["copy_megabytes"] == 4 and record["copy_gbs"] > 0
+
+
+def test_cli_keeps_cpu_default_and_sorts_gpu_sizes():
+    assert run.parse([]).target == "cpu"
+    assert run._target(["--sizes", "tiny", "--target", "cuda", "--dry"]) == "cuda"
+    assert cuda.parse(["--dry"]).sizes == ["tiny"]
+    args = cuda.parse(["--sizes", "S4,S1", "--workloads", "W4", "--systems", "torch,halogrid"])
+    assert args.sizes == ["S1", "S4"]
+    assert cuda._plan(args) == [("time", "halogrid", "W4"), ("time", "torch", "W4"),
+                                ("start", "halogrid", "W4")]
+
+
+def _checked_rows(system, name, workload, sizes, host_io=False):
+    rows, arrays = cuda_cell.time_sizes(system, name, workload, sizes, host_io,
+                                        cuda_cell.DRY_REPS)
+    for row, out in zip(rows, arrays):
+        ref = agreement.reference(workload, cuda_cell.inputs_at(workload, row["size_key"]))
+        row.update(agreement.compare(row, out, ref))
+    return rows
+
+
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_torch_cuda_forwards_on_cpu_tensors_match_the_oracles(workload):
+    system = _stand_in(torch_cuda.BUILDERS,
+                       lambda t: {k: torch.from_numpy(v) for k, v in t.items()})
+    (row,) = _checked_rows(system, "torch", workload, ["tiny"])
+    assert row["status"] == "ok" and row["peak_mb"] == 123
+    assert row["size"] == ("16x8x8" if workload == "W2" else "tiny")
+    assert row["fwd_rel_err"] < 1e-4 and row["grad_rel_diff_max"] < 1e-3
+    assert row["loss_rel_err"] < 1e-5
+
+
+def test_halogrid_builder_serves_every_size_and_numpy_io():
+    builders = {"W1": halogrid_impl._builder(*halogrid_impl.SPECS["W1"], target="cpu")}
+    rows = _checked_rows(_stand_in(builders, dict), "halogrid", "W1", ["tiny", "Q"],
+                         host_io=True)
+    assert [(r["system"], r["size"]) for r in rows] == [
+        ("halogrid", "tiny"), ("halogrid numpy-io", "tiny"),
+        ("halogrid", "Q"), ("halogrid numpy-io", "Q")]
+    for row in rows:
+        assert row["fwd_rel_err"] < 1e-5 and row["grad_rel_diff_max"] < 1e-4
+    assert rows[0]["compile_s"] > rows[2]["compile_s"] >= 0  # built once, at the first size
+
+
+def _row(system, grad_ms, peak_mb):
+    return {"system": system, "workload": "W4", "size": "S4", "size_key": "S4",
+            "status": "ok", "fwd": {"median_ms": grad_ms / 4}, "grad": {"median_ms": grad_ms},
+            "peak_mb": peak_mb}
+
+
+def test_report_floors_ratios_and_targets():
+    inputs = cuda_cell.inputs_at("W4", "tiny")  # inp 32x32x3, guide 32x32, A 2x2x8x3x4
+    fwd_bytes, grad_bytes = cuda_report.floor_bytes(
+        inputs, (np.zeros((32, 32, 3)),), WORKLOADS["W4"].grad_names)
+    assert fwd_bytes == 4 * (3072 + 1024 + 384) + 4 * 3072
+    assert grad_bytes == 4 * (3072 + 1024 + 384 + 3072) + 4 * (384 + 1024 + 3072) + 4
+    rows = [_row("halogrid", 1.0, 90.0), _row("torch", 2.5, 80.0),
+            {"system": "jax", "workload": "W4", "size": "S4", "size_key": "S4",
+             "status": "not available: no module jax"}]
+    cuda_report.add_halogrid_ratios(rows)
+    cuda_report.add_floors(rows, {("W4", "S4"): (1e9, 1e8)}, copy_gbs=1000.0)
+    assert rows[1]["grad_vs_halogrid"] == pytest.approx(2.5)
+    assert rows[0]["grad_floor_ms"] == pytest.approx(0.1)
+    assert rows[0]["grad_over_floor"] == pytest.approx(10.0)
+    (line,) = cuda_report.targets(rows)
+    assert "2.50x PyTorch's speed (target >= 3x: NOT met)" in line
+    assert "peak 90 MB vs 80 MB (NOT met)" in line
+    assert "10.0x its memory-traffic floor of 0.100 ms (target <= 5x: NOT met)" in line
+    table = cuda_report.text_table(rows)
+    assert "not available: no module jax" in table.splitlines()[-1]
+
+
+def test_memory_counter_bookkeeping(monkeypatch):
+    monkeypatch.setattr(numba_memory, "_COUNT", {"live": 0, "peak": 0})
+    monkeypatch.setattr(numba_memory, "_SIZES", {})
+    numba_memory._allocated(ctypes.c_void_p(4096), 10)
+    numba_memory._allocated(8192, 5)
+    assert (numba_memory.live_bytes(), numba_memory.peak_bytes()) == (15, 15)
+    numba_memory._released(4096)
+    numba_memory._released(12288)  # not a counted allocation (pinned host memory)
+    assert (numba_memory.live_bytes(), numba_memory.peak_bytes()) == (5, 15)
+    numba_memory.reset_peak()
+    assert numba_memory.peak_bytes() == 5
