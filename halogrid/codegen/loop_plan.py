@@ -72,9 +72,10 @@ class _Builder:
         m, e = self.info.pop(x)
         if isinstance(factor, int):
             f = _c(factor)
-        else:  # one chunk per thread: the factor is computed once, before the loops
+        else:  # ("chunks", n): n chunks, n = THREADS for "threads"; sized before the loops
+            n = THREADS if factor == "threads" else _c(factor[1])
             f = Var(f"{x}.chunk_size#{self.func.uid}s{self.index}n{self.count}", INT32)
-            self.lets.append((f, simplify((e + THREADS - 1) / THREADS)))
+            self.lets.append((f, simplify((e + n - 1) / n)))
         vo, vi = self.fresh(xo), self.fresh(xi)
         self.info[xo] = (_c(0), simplify((e + f - 1) / f))
         exact = simplify(_min(f, e - vo * f))

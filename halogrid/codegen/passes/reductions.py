@@ -112,8 +112,9 @@ def _privatised(sched, loop: str, target):
     pos = s.dims.index(loop)
     s.dims[pos:pos + 1] = [chunk, loop]
     s.origin[chunk] = s.origin[loop]
-    chunks = target.chunks()
-    s.splits.append(("split", loop, chunk, loop, "threads" if chunks is None else chunks))
+    chunks = target.chunks()  # a count of chunks, not a chunk size (loop_plan's split)
+    s.splits.append(("split", loop, chunk, loop,
+                     "threads" if chunks is None else ("chunks", chunks)))
     s.kinds[loop] = "serial"
     s.kinds[chunk] = "parallel"
     s.rfactor = (chunk, chunk)
