@@ -354,3 +354,31 @@ def test_default_and_deterministic_modes_are_cache_entries_of_their_own(rng):
     assert "_hg_atomic_add(" in _source(p, False)
     assert _thread_count_reads(cache.entry_sources(fast.key)[0]) > 0
     assert "_hg_atomic_add(" not in _source(p, True)
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_a_privatised_inner_split_loop_with_a_tail_is_sized_by_its_factor(
+        deterministic, rng, parallel_launches):
+    """parallel() on the inner loop of split(r.x, ro, ri, 4): its extent min(4, H - 4 ro)
+    reads ro, so the private copies are sized by the factor (the chunk size let and
+    the partials' allocation, before the loops, read no loop variable: a NameError
+    before). Deterministic mode privatises even with atomic()."""
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    r = hg.RDom(inp)
+    hist = hg.Func("tail_hist")
+    hist[hg.Var("b")] = 0.0
+    hist[hg.clamp(hg.i32(inp[r[0], r[1]] * 16.0), 0, 15)] += inp[r[0], r[1]]
+    ro, ri = hg.Var("ro"), hg.Var("ri")
+    hist.update(0).split(r[0], ro, ri, 4).parallel(ri)
+    img = rng.random((H, W), dtype=np.float32)
+    want = np.bincount(np.clip((img * 16).astype(np.int64), 0, 15).ravel(),
+                       img.astype(np.float64).ravel(), 16)
+    fn = hg.Pipeline(hist).compile("cpu", deterministic=deterministic)
+    runs = []
+    for threads in (2, 1):
+        with _numba_threads(threads):
+            runs.append(fn(inp=img, shapes=[(16,)]))
+    for got in runs:
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    if deterministic:
+        assert _bits(runs[1]) == _bits(runs[0])

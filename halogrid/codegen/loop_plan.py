@@ -70,14 +70,17 @@ class _Builder:
     def split(self, x: str, xo: str, xi: str, factor) -> None:
         old = self.current.pop(x)
         m, e = self.info.pop(x)
+        size = e
         if isinstance(factor, int):
             f = _c(factor)
         else:  # ("chunks", n): n chunks, n = THREADS for "threads"; sized before the loops
             n = THREADS if factor == "threads" else _c(factor[1])
+            if x in self.limit and set(collect((e,), Var)) & self.loop_vars:
+                size = self.limit[x][0]  # a split tail: chunk its factor, xi's tail empty
             f = Var(f"{x}.chunk_size#{self.func.uid}s{self.index}n{self.count}", INT32)
-            self.lets.append((f, simplify((e + n - 1) / n)))
+            self.lets.append((f, simplify((size + n - 1) / n)))
         vo, vi = self.fresh(xo), self.fresh(xi)
-        self.info[xo] = (_c(0), simplify((e + f - 1) / f))
+        self.info[xo] = (_c(0), simplify((size + f - 1) / f))
         exact = simplify(_min(f, e - vo * f))
         self.info[xi] = (_c(0), exact)
         self.limit[xi] = (f, exact)
