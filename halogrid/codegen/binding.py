@@ -18,7 +18,7 @@ import numpy as np
 from .. import errors
 from ..ir.buffer import Buffer, ImageParam, refuse_grad_tensor, scalar_value
 
-_NUMERIC_KINDS = "biuf"
+NUMERIC_KINDS = "biuf"
 
 
 def bind_array(inp, value) -> np.ndarray:
@@ -32,7 +32,7 @@ def bind_array(inp, value) -> np.ndarray:
             name, f"a {type(value).__name__} cannot be read as a NumPy array ({exc})",
             "Pass a NumPy array, or an object with __array__ or the buffer protocol "
             "(a CUDA tensor: tensor.cpu())") from None
-    if array.dtype.kind not in _NUMERIC_KINDS:
+    if array.dtype.kind not in NUMERIC_KINDS:
         raise errors.wrong_dtype(name, inp.type().name, str(array.dtype))
     if array.ndim != inp.dimensions():
         raise errors.wrong_ndim(name, inp.dimensions(), array.ndim)

@@ -111,6 +111,8 @@ class Pipeline:
         """
         t = get_target(target, deterministic)
         backend = _backend(t)
+        if t.is_gpu:
+            backend.require()
         start = time.perf_counter()
         graph = build_graph(self.outputs)
         key = cache.pipeline_key(graph, t.key_text())
@@ -152,7 +154,6 @@ def _backend(target: Target):
     """The backend package of `target`: module_source, module_files, compiled_class."""
     if target.is_gpu:
         from .backends import cuda
-        cuda.require()
         return cuda
     from .backends import cpu
     return cpu
@@ -201,23 +202,28 @@ class CompiledPipeline:
         out_mins = origins.output_origins(self.graph.outputs, placing["out_origins"])
         extents = [int(e) for s in shapes for e in s]
         regions = [v for o, s in zip(out_mins, shapes) for v in (*o, *s)]
+
+        def check(reads) -> None:
+            if all(e > 0 for e in extents):
+                self._check_reads(reads, arrays, windows)
+        buffers, allocations = self._execute(arrays + params + windows + regions, shapes,
+                                             check, wrap_launch)
+        return self._outputs(buffers, allocations, shapes, out_mins)
+
+    def _execute(self, args: list, shapes, check, wrap_launch):
+        """Run the driver on the bound arguments: (output buffers, their windows)."""
         threads = max(numba.get_num_threads(), 1)
-        args = arrays + params + windows + regions + [threads]
+        args = args + [threads]
         launch = launcher.serial  # too little work to pay a thread hand-off
         if threads > 1 and _elements(shapes) >= config.parallel_min_work():
             launch = launcher.parallel(threads)
         if wrap_launch is not None:
             launch = wrap_launch(launch)
-
-        def check(reads) -> None:
-            if all(e > 0 for e in extents):
-                self._check_reads(reads, arrays, windows)
         if self._precompile:
             self._precompile = False
             if compile_jobs.available():
                 compile_jobs.precompile(self.module, tuple(args), check)
-        buffers, allocations = self.module.run(*args, launch, check)
-        return self._outputs(buffers, allocations, shapes, out_mins)
+        return self.module.run(*args, launch, check)
 
     def _bind_array(self, inp, kwargs) -> np.ndarray:
         name = str(inp.name)

@@ -36,6 +36,7 @@ NAMES = ("cpu", "cuda")
 
 _CPU_KINDS = {"gpu_block": "parallel", "gpu_thread": "serial"}
 _CUDA_KINDS = {"parallel": "gpu_block", "vectorized": "serial"}
+_SERIAL_KINDS = ("serial", "unrolled", "reduction")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class Target:
 
     def loop_kind(self, kind: str) -> str:
         return (_CUDA_KINDS if self.is_gpu else _CPU_KINDS).get(kind, kind)
+
+    def assign_loop_kinds(self, loops: list, func, definition, at_root: bool) -> None:
+        """Each loop's kind on this target (loop_kind), in place. On CUDA a root stage
+        that no directive made parallel gets the default mapping: its outermost run
+        of race-free pure loops becomes block loops around one thread loop (or, for a
+        single such loop, one loop over every thread of the grid)."""
+        for lp in loops:
+            lp.kind = self.loop_kind(lp.kind)
+        if self.is_gpu and at_root and all(lp.kind in _SERIAL_KINDS for lp in loops):
+            _default_gpu_kinds(loops, func, definition)
 
     @property
     def atomics(self) -> bool:
@@ -84,3 +95,21 @@ def get_target(target: "str | Target", deterministic: bool = False) -> Target:
         raise errors.InputError(
             f"Can't compile for target {target!r}: known targets are {', '.join(NAMES)}.")
     return Target(target, bool(deterministic))
+
+
+def _default_gpu_kinds(loops: list, func, definition) -> None:
+    from ..ir.expr import Var
+    from ..schedule.legality import race_reason
+    pure = {a.name for a in definition.args if isinstance(a, Var)}
+    run = []
+    for lp in loops:
+        if lp.name not in pure or race_reason(func, definition, frozenset({lp.name})):
+            break
+        run.append(lp)
+    if len(run) == 1:
+        run[0].kind = "gpu_grid"
+        return
+    for lp in run[-4:-1]:
+        lp.kind = "gpu_block"
+    if run:
+        run[-1].kind = "gpu_thread"

@@ -40,6 +40,7 @@ class _Ctx:
     whole: dict                   # id(func) -> whole-pipeline Region (top-level lets)
     let_values: dict
     target: object                # the Target (codegen/target.py)
+    depth: int = 0                # > 0 while lowering a producer inside a consumer's loop
     storage_regions: dict = field(default_factory=dict)
     places: dict = field(default_factory=dict)   # (id(C), stage, loop) -> [(what, P)]
     used: set = field(default_factory=set)
@@ -156,7 +157,9 @@ def _inject(ctx: _Ctx, consumer, stage: Stage, plan, i: int, rename) -> list:
             if id(p) not in ctx.storage_regions:
                 ctx.storage_regions[id(p)] = region
                 out.extend(_allocations(p, region))
+            ctx.depth += 1
             out.extend(_stage_nests(ctx, p, ctx.stages[id(p)]))
+            ctx.depth -= 1
     return out
 
 
@@ -210,8 +213,8 @@ def _lowered(ctx: _Ctx, f, stage: Stage, red):
 def _parts(ctx: _Ctx, f, stage: Stage, red) -> _Parts:
     region = ctx.regions[id(f)]
     plan = plan_stage(stage, stage_ranges(stage, region), red.sched)
-    for lp in plan.loops:
-        lp.kind = ctx.target.loop_kind(lp.kind)
+    ctx.target.assign_loop_kinds(plan.loops, f, f.definitions[stage.index],
+                                 at_root=ctx.depth == 0)
     ctx.loop_names[(id(f), stage.index)] = [lp.name for lp in plan.loops]
 
     def rename(e: Expr) -> Expr:

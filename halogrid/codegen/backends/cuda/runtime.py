@@ -1,0 +1,112 @@
+"""What a generated CUDA driver calls at run time: device buffers, fills, launches,
+and the checks that the CUDA target can run at all.
+
+Invariants: every launch and copy goes on one stream per call (the caller's, or
+the default stream); `Workspace.alloc` hands out a fresh device buffer for an
+output and, for an intermediate, the one it handed out for the same storage, shape
+and type on an earlier call (so intermediates are allocated once per shape).
+Grid extents are capped at CUDA's limits: kernels stride their block loops, so a
+smaller grid still runs every iteration.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+
+from .... import errors
+
+GRID_LIMITS = (2 ** 31 - 1, 65535, 65535)
+FILL_THREADS = 256
+_fill_kernel = None
+
+
+def require() -> None:
+    """InputError unless numba-cuda is installed and a GPU (or its simulator) is there."""
+    if importlib.util.find_spec("numba_cuda") is None:
+        raise errors.InputError(
+            "target='cuda' needs numba-cuda, which is not installed: "
+            'pip install "halogrid[cuda]" (or use target="cpu").')
+    from numba import cuda
+    if simulated():
+        return
+    if not cuda.is_available():
+        raise errors.InputError(
+            "target='cuda' found no CUDA GPU on this machine (numba.cuda.is_available() is "
+            "False). Run on a machine with an NVIDIA GPU and driver, use numba-cuda's "
+            "simulator for small tests (NUMBA_ENABLE_CUDASIM=1), or target='cpu'.")
+
+
+def simulated() -> bool:
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def as_stream(stream):
+    """A numba stream for `stream`: None (the default stream), a numba Stream, an int
+    handle (torch.cuda.Stream.cuda_stream) or an object with a cuda_stream handle."""
+    from numba import cuda
+    if stream is None:
+        return cuda.default_stream()
+    if hasattr(stream, "cuda_stream") and not isinstance(stream, int):
+        stream = stream.cuda_stream
+    if isinstance(stream, int):
+        return cuda.external_stream(stream)
+    return stream
+
+
+def is_device_array(value) -> bool:
+    return hasattr(value, "__cuda_array_interface__")
+
+
+def device_view(value):
+    """A numba device array over a __cuda_array_interface__ object (zero copy)."""
+    from numba import cuda
+    if cuda.is_cuda_array(value) and hasattr(value, "copy_to_host"):
+        return value
+    return cuda.as_cuda_array(value)
+
+
+class Workspace:
+    """Device buffers of one compiled pipeline, reused across its calls."""
+
+    def __init__(self):
+        self.buffers: dict = {}
+        self.stream = None
+
+    def alloc(self, storage: str, shape: tuple, dtype, output: bool = False):
+        from numba import cuda
+        key = (storage, tuple(shape), np.dtype(dtype).str)
+        if output or key not in self.buffers:
+            buf = cuda.device_array(tuple(shape), dtype, stream=self.stream)
+            if output:
+                return buf
+            self.buffers[key] = buf
+        return self.buffers[key]
+
+    def fill(self, buffer, value) -> None:
+        if buffer.size == 0:
+            return
+        flat = buffer.reshape(buffer.size)
+        blocks = min((buffer.size + FILL_THREADS - 1) // FILL_THREADS, GRID_LIMITS[0])
+        _filler()[blocks, FILL_THREADS, self.stream](flat, value)
+
+    def launch(self, kernel, grid: tuple, block: tuple, args: tuple) -> None:
+        if any(g <= 0 for g in grid):
+            return  # an empty block loop: nothing to run
+        grid = tuple(min(int(g), limit) for g, limit in zip(grid, GRID_LIMITS))
+        kernel[grid, tuple(block), self.stream](*args)
+
+
+def _filler():
+    global _fill_kernel
+    if _fill_kernel is None:
+        from numba import cuda
+
+        @cuda.jit
+        def fill(flat, value):
+            for i in range(cuda.grid(1), flat.shape[0], cuda.gridsize(1)):
+                flat[i] = value
+        _fill_kernel = fill
+    return _fill_kernel
