@@ -20,14 +20,17 @@ from .ir.buffer import Buffer, ImageParam, Param  # noqa: F401
 from .ir.boundary import BoundaryConditions  # noqa: F401
 from .ir.extern import extern  # noqa: F401
 from .codegen.pipeline import Pipeline  # noqa: F401
-from .autodiff.reverse import Derivative, gradients, propagate_adjoints  # noqa: F401
+from .autodiff.reverse import Derivative, propagate_adjoints  # noqa: F401
 from .autodiff.custom import custom_adjoint  # noqa: F401
 from .autodiff.forward import Tangents, propagate_tangents  # noqa: F401
-from .autodiff.check import GradientReport, check_gradients  # noqa: F401
+from .autodiff.check import GradientReport  # noqa: F401
+from .api import check_gradients, gradients  # noqa: F401
+from . import api as _api
 from .schedule import directives as _directives
 
-_directives.install(Func)
-del _directives
+_directives.install(Func)  # ir/ knows nothing of schedules or codegen: the methods that
+_api.install(Func)         # schedule and compile are installed here
+del _directives, _api
 
 _INTEROP = ("torch", "dask")  # hg.torch, hg.dask: imported on first use, never by the core
 

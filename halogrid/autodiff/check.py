@@ -1,6 +1,7 @@
-"""check_gradients: reverse-mode gradients against float64 central differences along
-random directions, and forward mode against reverse mode (JAX's check_grads), on the
-caller's pipeline under its own schedule.
+"""check: hg.check_gradients (api.py) without the compiler: reverse-mode gradients
+against float64 central differences along random directions, and forward mode against
+reverse mode (JAX's check_grads), on the caller's pipeline under its own schedule. The
+caller passes the function that compiles it (autodiff/ imports nothing from codegen/).
 
 For each checked input w and each of `directions` random directions v (standard normal,
 w's shape), with u the output adjoint (1 for a 0-D loss, a random array otherwise):
@@ -26,6 +27,7 @@ ImageParams/Params bound per call, so every evaluation reuses it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -77,30 +79,23 @@ class GradientReport:
         return "\n".join(lines)
 
 
-def check_gradients(loss: Func, inputs: dict, directions: int = 3, eps: float | None = None,
-                    rtol: float | None = None, atol: float | None = None, seed: int = 0,
-                    shapes: tuple | None = None, gradients: dict | None = None,
-                    target: str = "cpu", **bindings) -> GradientReport:
-    """Check d[w] for every input w of `inputs` ({Buffer/ImageParam/Param: value}).
-
-    `eps`, `rtol`, `atol` default per dtype (float64: 1e-6, 1e-5, 1e-12; float32: 1e-3,
-    1e-2, 1e-6). `shapes` is the output shape of a non-0-D loss (default: the shape of
-    the first checked ImageParam, then of the first input by name, of as many
-    dimensions); it is then seeded with a random output adjoint. `gradients`
-    ({w: Func}) replaces d[w] by a Func of your own, e.g. a hand-written gradient.
-    Other inputs of the pipeline go by name in `bindings`.
-    Raises hg.GradientCheckError (an AssertionError) naming the input, the direction,
-    both values and the relative error; else returns the report.
-
-    >>> print(hg.check_gradients(loss, {inp: image, k: weights, gain: 1.5}))
-    """
+def check(compile_pipeline: Callable[[list[Func]], Callable], loss: Func, inputs: dict,
+          directions: int = 3, eps: float | None = None, rtol: float | None = None,
+          atol: float | None = None, seed: int = 0, shapes: tuple | None = None,
+          gradients: dict | None = None, bindings: dict | None = None) -> GradientReport:
+    """hg.check_gradients (api.py, which documents the arguments) given the compiler:
+    `compile_pipeline(funcs)` returns what Pipeline(funcs).compile() does (called as
+    fn(shapes=..., **inputs), with fn.input_names), and `bindings` holds the
+    pipeline's other inputs by name."""
+    bindings = bindings or {}
     wrt = [(obj, _value_of(obj, value)) for obj, value in inputs.items()]
     out_shape = _loss_shape(loss, shapes, wrt, bindings)
     rng = np.random.default_rng(seed)
     u = None if not out_shape else rng.standard_normal(out_shape)
     _check_overrides(gradients or {}, wrt)
-    check = _Checker(loss, wrt, out_shape, u, gradients or {}, target, bindings)
-    rows = [check.row(i, k, np.asarray(rng.standard_normal(np.shape(value))), eps, rtol, atol)
+    checker = _Checker(loss, wrt, out_shape, u, gradients or {}, compile_pipeline, bindings)
+    rows = [checker.row(i, k, np.asarray(rng.standard_normal(np.shape(value))), eps, rtol,
+                        atol)
             for i, (_, value) in enumerate(wrt) for k in range(directions)]
     report = GradientReport(str(loss.name), rows)
     bad = [r for r in rows if not r.ok]
@@ -151,7 +146,7 @@ def _loss_shape(loss, shapes, wrt, bindings) -> tuple:
 class _Checker:
     """The compiled pipeline [loss, gradients..., t[loss]] and its evaluations."""
 
-    def __init__(self, loss, wrt, out_shape, u, gradients, target, bindings):
+    def __init__(self, loss, wrt, out_shape, u, gradients, compile_pipeline, bindings):
         if u is not None:  # the seed as the pipeline holds it, so all three modes share it
             u = u.astype(loss.type().dtype)
         self.loss, self.wrt, self.out_shape = loss, wrt, out_shape
@@ -161,8 +156,7 @@ class _Checker:
         self.tangent_inputs = [_tangent_input(obj, bindings) for obj, _ in wrt]
         t = propagate_tangents({obj: tan for (obj, _), tan in zip(wrt, self.tangent_inputs)})
         grads = [_override(gradients, obj) or d[obj] for obj, _ in wrt]
-        from ..codegen.pipeline import Pipeline
-        self.fn = Pipeline([loss] + grads + [t[loss]]).compile(target)
+        self.fn = compile_pipeline([loss] + grads + [t[loss]])
         self.base = {str(obj.name): value for obj, value in wrt}
         self.bindings = bindings
         _, self.grads, _ = self.run(self.base, {})

@@ -212,7 +212,7 @@ class _ForwardWalk:
             dual.definitions.append(Definition(
                 tuple(to_dual(a) for a in d.args),
                 tuple(to_dual(v) for v in d.values + tangents), d.rdoms, d.location))
-        dual.compute_root()
+        dual.root_by_default = True
         t = _new_tangent(f"t_{f.name}", f)
         dims = f.definitions[0].args
         t.definitions.append(Definition(
@@ -221,13 +221,14 @@ class _ForwardWalk:
 
 
 def _new_tangent(name: str, primal: Func | None) -> Func:
-    """A tangent Func at its primal's adjoint nesting level, at root where it is."""
+    """A tangent Func at its primal's adjoint nesting level, at root by default where
+    the primal is computed at root now (by a directive, or by default as an adjoint)."""
     t = Func(name, _kind="tangent")
     if primal is not None:
         t.adjoint_level = primal.adjoint_level
         schedule = primal.func_schedule
-        if schedule is not None and schedule.compute == "root":
-            t.compute_root()
+        compute = None if schedule is None else schedule.compute
+        t.root_by_default = compute == "root" or (compute is None and primal.root_by_default)
     return t
 
 

@@ -111,7 +111,7 @@ class OverwriteStages:
                 return self._scatter_scan(f, k, scan, scanned, adjoints, at_s, order)
             totals[read.index] = totals[read.index] + term
         scan[lhs] = pack(totals)
-        scan.compute_root()
+        scan.root_by_default = True
         return scan
 
     def _scatter_scan(self, f: Func, k: int, scan: Func, scanned, adjoints, at_s, order):
@@ -130,7 +130,7 @@ class OverwriteStages:
                         + [substitute(order.written_earlier(read.args), at_s)])
         at = tuple(substitute(a, at_s) for a in read.args)
         scan[at] = scan[at] + value
-        scan.compute_root()
+        scan.root_by_default = True
         return scan
 
     def _previous(self, f: Func, k: int, sources: list, old, domain) -> list:
@@ -151,7 +151,7 @@ class OverwriteStages:
                 for c in contribution(leaf.args, adjoint, domain, f"r_adj{self.counter}"):
                     args = targets if c.is_pure else c.args
                     prev[args] = prev[args] + ops.cast(t, c.value)
-            prev.compute_root()
+            prev.root_by_default = True
             result.append(prev)
         return result
 

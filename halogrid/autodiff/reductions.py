@@ -46,7 +46,7 @@ class ReductionStages:
             prev[targets] = ops.select(before == after, Call(d_k, targets, 0), ops.cast(f.type(), 0))
         else:
             prev[targets] = Call(d_k, targets, 0) * substitute(rest, dict(zip(d.args, targets)))
-        prev.compute_root()
+        prev.root_by_default = True
         return prev
 
     def _product_parts(self, f: Func, k: int, other: Expr):
@@ -65,8 +65,8 @@ class ReductionStages:
         zeros = adjoint_func(f"{f.name}_zeros{k}")
         zeros[d.args] = ops.cast(INT32, 0)
         zeros[d.args] = zeros[d.args] + ops.select(other == zero, 1, 0)
-        nonzero.compute_root()
-        zeros.compute_root()
+        nonzero.root_by_default = True
+        zeros.root_by_default = True
         before = Call(self._prefix(f, k - 1), d.args, 0)
         prod, count = Call(nonzero, d.args, 0), Call(zeros, d.args, 0)
         term = ops.select(other == zero, ops.select(count == 1, prod * before, zero),
@@ -93,7 +93,7 @@ class ReductionStages:
         big = ops.cast(INT32, 2 ** 31 - 1)
         first[d.args] = big
         first[d.args] = ops.min(first[d.args], ops.select(other == final, linear, big))
-        first.compute_root()
+        first.root_by_default = True
         return ops.select((linear == Call(first, d.args, 0)) & (before != final), one, zero)
 
     def _value_after(self, f: Func, k: int, args) -> Expr:

@@ -11,7 +11,8 @@ scatter). For stage k:
     update or, where an earlier iteration wrote, after it (order.py); scans such as
     f[r] = f[r-1]*a + in[r] are reversed by a backwards scan; d(f, k-1) is d(f, k)
     masked where stage k wrote, plus what reads of the old values send back.
-Adjoint Funcs are ordinary Funcs (kind 'adjoint', compute_root by default).
+Adjoint Funcs are ordinary Funcs (kind 'adjoint'), marked root_by_default: stored unless
+the user schedules them otherwise (schedule/defaults.py decides).
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ class _ReverseWalk(OverwriteStages, ReductionStages):
         for c in contributions:
             if not c.is_pure:
                 d[c.args] = d[c.args] + ops.cast(t, c.value)
-        d.compute_root()
+        d.root_by_default = True
         return d
 
     def _send_leaf(self, leaf, adjoint: Expr, domain: LoopDomain) -> None:
@@ -253,7 +254,8 @@ class _ReverseWalk(OverwriteStages, ReductionStages):
         return self._overwrite(f, k, d_k, domain)
 
     def _prefix(self, f: Func, last: int) -> Func:
-        """A copy of f with definitions 0..last only (its value after update last-1)."""
+        """A copy of f with definitions 0..last only (its value after update last-1);
+        with updates it is stored, as any Func with updates is by default."""
         key = (id(f), last)
         if key not in self.prefixes:
             copy = Func(f"{f.name}_upto{last}", _kind="forward_copy")
@@ -263,8 +265,6 @@ class _ReverseWalk(OverwriteStages, ReductionStages):
                 copy.definitions.append(Definition(
                     tuple(mutate_with(a, to_copy) for a in d.args),
                     tuple(mutate_with(v, to_copy) for v in d.values), d.rdoms, d.location))
-            if last > 0:
-                copy.compute_root()
             self.prefixes[key] = copy
         return self.prefixes[key]
 
@@ -278,31 +278,3 @@ def _is_accumulation(d, self_reads, seeds: list) -> bool:
     return {leaf.index for leaf, _ in self_reads} == floats and all(
         same_args(leaf.args, d.args) and simplify(a) is simplify(seeds[leaf.index])
         for leaf, a in self_reads)
-
-
-def gradients(loss: Func, inputs: list, target: str = "cpu", **bindings) -> list:
-    """Realize d[input] for each input over its full shape (Params: 0-D).
-
-    >>> g_inp, g_k = hg.gradients(loss, [inp, k], inp=image, k=weights, target=goal)
-    """
-    from ..codegen.pipeline import Pipeline
-    d = propagate_adjoints(loss)
-    funcs, shapes = [], []
-    for obj in inputs:
-        funcs.append(d[obj])
-        shapes.append(_shape_of(obj, bindings))
-    result = Pipeline(funcs).realize(shapes, target=target, **bindings) if len(funcs) > 1 else \
-        Pipeline(funcs).realize(shapes[0], target=target, **bindings)
-    return list(result) if len(funcs) > 1 else [result]
-
-
-def _shape_of(obj, bindings) -> tuple:
-    if isinstance(obj, Param):
-        return ()
-    if isinstance(obj, Buffer):
-        return obj.shape
-    if isinstance(obj, InputBuffer) and str(obj.name) in bindings:
-        return np.shape(bindings[str(obj.name)])
-    raise errors.not_differentiable(
-        f"'{obj.name}' in gradients()", "its shape is unknown", "Pass it by name as a keyword, "
-        "or realize d[f] yourself with a shape")

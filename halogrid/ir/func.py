@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from .. import errors
 from .expr import Call, Expr, RVar, Var
 from .ops import ExprLike, binary, cast, to_expr
 from .types import INT32, Type
 from .visit import collect
-
-if TYPE_CHECKING:
-    import numpy as np
 
 _ids = itertools.count()
 
@@ -231,8 +228,9 @@ class Func:
     `f[y, x] = e` gives the pure definition (distinct Vars on the left); later
     `f[...] = e`, `f[...] += e` (also -=, *=, /=) are updates, which may use RDoms and
     other index expressions on the left. `f[y, x]` in an expression is a call. Axis
-    order is NumPy's; the schedule directives (split, parallel, compute_at, ...) are
-    methods too, and realize/compile run it.
+    order is NumPy's; the schedule directives (split, parallel, compute_at, ...) and
+    realize/print_loop_nest/compile_to_callable are methods too, installed by
+    schedule/directives.py and api.py (ir/ knows nothing of schedules or codegen).
 
     >>> x, y = hg.Var("x"), hg.Var("y")
     >>> f = hg.Func("f")
@@ -250,6 +248,10 @@ class Func:
         self.adjoint_level = -1  # 0 for first adjoints, 1 for adjoints of those, ...
         self.adjoint_of = None  # the input whose adjoint d[input] this is (its shape)
         self.func_schedule = None  # set by schedule/directives.py
+        # autodiff's intent for Funcs it makes that are read at many points (adjoints,
+        # reversed scans, duals): computed at root unless a directive says otherwise;
+        # schedule/defaults.py decides, so autodiff never calls a directive
+        self.root_by_default = False
         self.location = errors.user_location()
 
     def __repr__(self) -> str:
@@ -369,31 +371,6 @@ class Func:
         refers_to_self = any(c.callee is self for c in collect(values, Call))
         return (all(isinstance(a, Var) for a in args) and not refers_to_self
                 and not collect(values, RVar))
-
-    # -- realization (sugar over codegen.pipeline.Pipeline)
-    def realize(self, shape: Sequence[int] | None = None, target: str = "cpu",
-                **inputs) -> np.ndarray | tuple[np.ndarray, ...]:
-        """Compile (cached) and run over `shape` (NumPy order; [] for a 0-D Func), with
-        ImageParams and Params passed by name. Returns an array, or a tuple of arrays
-        for a tuple Func. Without `shape`, the shape of the first ImageParam bound.
-
-        >>> blur.realize([480, 640], inp=image)
-        """
-        from ..codegen.pipeline import Pipeline
-        return Pipeline([self]).realize(shape, target=target, **inputs)
-
-    def print_loop_nest(self) -> None:
-        """Print the loop nest the schedule lowers to (pseudo-code).
-
-        >>> f.parallel(y).vectorize(x, 8).print_loop_nest()
-        """
-        from ..codegen.pipeline import Pipeline
-        print(Pipeline([self]).loop_nest())
-
-    def compile_to_callable(self, target: str = "cpu"):
-        """Halide's name for hg.Pipeline(f).compile(target): fn(**inputs, shapes=None)."""
-        from ..codegen.pipeline import Pipeline
-        return Pipeline([self]).compile(target=target)
 
 
 def _normalise_args(key, name: str = "") -> tuple[Expr, ...]:
