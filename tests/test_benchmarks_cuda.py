@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import agreement, cuda, cuda_cell, cuda_report, numba_memory, run
+from benchmarks import (agreement, cuda, cuda_cell, cuda_report, harness, numba_memory,
+                        run, systems)
 from benchmarks.peers import halogrid_impl, torch_cuda
 from benchmarks.workloads import WORKLOADS
 
@@ -28,7 +29,17 @@ PEAK = 123 * 2**20
 def _stand_in(builders, to_device):
     """A device system (cuda_cell's interface) that runs on the CPU."""
     return types.SimpleNamespace(BUILDERS=builders, to_device=to_device, wait=lambda r: r,
-                                 memory_reset=lambda: None, memory_peak=lambda: PEAK)
+                                 memory_reset=lambda: None, memory_peak=lambda: PEAK,
+                                 check=lambda: None, VERSION="stand-in", MEMORY="none")
+
+
+def _torch_on_cpu():
+    return _stand_in(torch_cuda.BUILDERS, lambda t: {k: torch.from_numpy(v) for k, v in t.items()})
+
+
+def _halogrid_on_cpu():
+    return _stand_in({name: halogrid_impl._builder(*spec, target="cpu")
+                      for name, spec in halogrid_impl.SPECS.items()}, dict)
 
 
 def _python(args, **env):
@@ -86,25 +97,51 @@ def _checked_rows(system, name, workload, sizes, host_io=False):
 
 @pytest.mark.parametrize("workload", sorted(WORKLOADS))
 def test_torch_cuda_forwards_on_cpu_tensors_match_the_oracles(workload):
-    system = _stand_in(torch_cuda.BUILDERS,
-                       lambda t: {k: torch.from_numpy(v) for k, v in t.items()})
-    (row,) = _checked_rows(system, "torch", workload, ["tiny"])
+    (row,) = _checked_rows(_torch_on_cpu(), "torch", workload, ["tiny"])
     assert row["status"] == "ok" and row["peak_mb"] == 123
     assert row["size"] == ("16x8x8" if workload == "W2" else "tiny")
     assert row["fwd_rel_err"] < 1e-4 and row["grad_rel_diff_max"] < 1e-3
     assert row["loss_rel_err"] < 1e-5
 
 
-def test_halogrid_builder_serves_every_size_and_numpy_io():
-    builders = {"W1": halogrid_impl._builder(*halogrid_impl.SPECS["W1"], target="cpu")}
-    rows = _checked_rows(_stand_in(builders, dict), "halogrid", "W1", ["tiny", "Q"],
-                         host_io=True)
-    assert [(r["system"], r["size"]) for r in rows] == [
-        ("halogrid", "tiny"), ("halogrid numpy-io", "tiny"),
-        ("halogrid", "Q"), ("halogrid numpy-io", "Q")]
-    for row in rows:
-        assert row["fwd_rel_err"] < 1e-5 and row["grad_rel_diff_max"] < 1e-4
-    assert rows[0]["compile_s"] > rows[2]["compile_s"] >= 0  # built once, at the first size
+def _cells_in_this_process(tmp_path):
+    """harness.run_module for cuda.main: the probe's record made up, each cell run by
+    cuda_cell.main here (its files read back as the subprocess's would be)."""
+    def run_module(module, args, record, timeout_s, env=None):
+        if module == "benchmarks.cuda_probe":
+            return {"status": "ok", "device": "stand-in", "compute_capability": [9, 0],
+                    "copy_megabytes": 16, "copy_gbs": 100.0}, {}
+        out = tmp_path / f"cell{len(list(tmp_path.iterdir()))}"
+        out.mkdir()
+        cuda_cell.main(args + ["--out", str(out)])
+        npz = out / "cell.npz"
+        return (json.loads((out / "cell.json").read_text()),
+                dict(np.load(npz)) if npz.exists() else {})
+    return run_module
+
+
+def test_whole_run_with_stand_ins(tmp_path, monkeypatch, capsys):
+    """cuda.main end to end, cells in this process on CPU stand-ins: rows in order,
+    every result (halogrid's at both sizes from one builder, and its NumPy-io row)
+    against the oracles, floors, ratios, the cached start, the printed report."""
+    stand_ins = {"torch": _torch_on_cpu(), "halogrid": _halogrid_on_cpu()}
+    monkeypatch.setattr(harness, "run_module", _cells_in_this_process(tmp_path / "cells"))
+    monkeypatch.setattr(systems, "load", lambda name, registry: stand_ins[name])
+    (tmp_path / "cells").mkdir()
+    assert cuda.main(["--target", "cuda", "--dry", "--sizes", "tiny,Q", "--workloads", "W1",
+                      "--systems", "torch,halogrid", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "cuda_report.json").read_text())
+    rows = [(r["size"], r["system"]) for r in report["rows"]]
+    assert rows == [("tiny", "torch"), ("tiny", "halogrid"), ("tiny", "halogrid numpy-io"),
+                    ("Q", "torch"), ("Q", "halogrid"), ("Q", "halogrid numpy-io")]
+    for row in report["rows"]:
+        assert row["status"] == "ok" and row["grad_rel_diff_max"] < 1e-3, row
+        assert row["grad_over_floor"] > 0 and row["grad_vs_halogrid"] > 0
+    tiny, q = report["rows"][1], report["rows"][4]  # halogrid: one builder for both sizes
+    assert tiny["compile_s"] > q["compile_s"] >= 0 and tiny["cached_s"] >= 0
+    printed = capsys.readouterr().out
+    assert "device-to-device copy (16 MB, read + write): 100 GB/s" in printed
+    assert "W1 Q: fwd+grad" in printed  # the targets, at the largest size
 
 
 def _row(system, grad_ms, peak_mb):
