@@ -126,8 +126,9 @@ def _np_warp_adjoints(img, hom, seed):
 
 
 def warp_adjoints(rng):
-    """d[inp] of a homography warp (four bilinear corners scattered per pixel) and
-    d[H3] (a reduction of every pixel into 9 values): W5."""
+    """W5's adjoints: d[inp] of a homography warp (four bilinear corners scattered per
+    pixel) and d[H3] (every pixel adds into each of the 9 entries: nine fused
+    reductions into fixed points, each privatised and folded in turn)."""
     inp = hg.ImageParam(hg.Float(32), 2, "inp")
     hom = hg.ImageParam(hg.Float(32), 2, "H3")
     seed = hg.ImageParam(hg.Float(32), 2, "seed")
