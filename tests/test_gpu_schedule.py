@@ -129,9 +129,12 @@ def test_error_gpu_lots_of_dims():
     f.gpu_threads(x, y, z)                # 3 thread and 1 block axes: allowed
 
 
-def test_error_gpu_threads_outside_of_any_block_loop():
-    _raises(lambda: _pure("lonely").gpu_threads(x), r"gpu_threads\(x\)", "'lonely'",
-            "'x' is not inside a gpu_blocks loop", "gpu_blocks\\(\\.\\.\\.\\) first|gpu_tile")
+def test_gpu_threads_without_block_loops_is_a_producer_schedule():
+    """Halide's producer.compute_at(consumer, block loop).gpu_threads(...): a stage's thread
+    loops need no block loop of its own; alone, it runs as one block."""
+    f = _pure("lonely")
+    f.gpu_threads(x)
+    assert np.array_equal(f.realize([3, 5]), np.add.outer(np.arange(3), np.arange(5)))
 
 
 def test_error_gpu_blocks_inside_gpu_threads():

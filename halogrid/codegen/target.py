@@ -51,15 +51,22 @@ class Target:
     def loop_kind(self, kind: str) -> str:
         return (_CUDA_KINDS if self.is_gpu else _CPU_KINDS).get(kind, kind)
 
-    def assign_loop_kinds(self, loops: list, func, definition, at_root: bool) -> None:
-        """Each loop's kind on this target (loop_kind), in place. On CUDA a root stage
-        that no directive made parallel gets the default mapping: its outermost run
-        of race-free pure loops becomes block loops around one thread loop (or, for a
-        single such loop, one loop over every thread of the grid)."""
+    def assign_loop_kinds(self, loops: list, func, definition, enclosing: str | None) -> None:
+        """Each loop's kind on this target (loop_kind), in place. On CUDA a stage that
+        no directive made parallel gets a default mapping of its outermost run of
+        race-free pure loops: at root, block loops around one thread loop (or, for a
+        single such loop, one loop over every thread of the grid); computed inside a
+        consumer's gpu_block loop (`enclosing`: that loop's kind), thread loops."""
         for lp in loops:
             lp.kind = self.loop_kind(lp.kind)
-        if self.is_gpu and at_root and all(lp.kind in _SERIAL_KINDS for lp in loops):
-            _default_gpu_kinds(loops, func, definition)
+        if not self.is_gpu or not all(lp.kind in _SERIAL_KINDS for lp in loops):
+            return
+        run = _race_free_pure_run(loops, func, definition)
+        if enclosing is None:
+            _default_gpu_kinds(run)
+        elif enclosing == "gpu_block":
+            for lp in run[-3:]:
+                lp.kind = "gpu_thread"
 
     @property
     def atomics(self) -> bool:
@@ -68,6 +75,12 @@ class Target:
     @property
     def reassociate(self) -> bool:
         return not self.is_gpu
+
+    @property
+    def prefers_atomics(self) -> bool:
+        """A racing + scatter uses atomics whenever it may: GPUs add floats atomically
+        in hardware, while private copies would each be folded by one thread."""
+        return self.is_gpu and self.atomics
 
     @property
     def private_limit(self) -> int:
@@ -97,7 +110,8 @@ def get_target(target: "str | Target", deterministic: bool = False) -> Target:
     return Target(target, bool(deterministic))
 
 
-def _default_gpu_kinds(loops: list, func, definition) -> None:
+def _race_free_pure_run(loops: list, func, definition) -> list:
+    """The outermost loops, in order, over pure dims whose iterations do not race."""
     from ..ir.expr import Var
     from ..schedule.legality import race_reason
     pure = {a.name for a in definition.args if isinstance(a, Var)}
@@ -106,6 +120,10 @@ def _default_gpu_kinds(loops: list, func, definition) -> None:
         if lp.name not in pure or race_reason(func, definition, frozenset({lp.name})):
             break
         run.append(lp)
+    return run
+
+
+def _default_gpu_kinds(run: list) -> None:
     if len(run) == 1:
         run[0].kind = "gpu_grid"
         return

@@ -66,16 +66,15 @@ def lhs_is_scatter(definition) -> bool:
 
 def gpu_problem(dims: list, kinds: dict, const_extent: dict) -> tuple[str, str] | None:
     """(why, fix) when the GPU loops of loops `dims` (outermost first) with `kinds` can't
-    map onto a launch grid: every gpu_thread loop inside every gpu_block loop, at most
+    map onto a launch grid: every gpu_thread loop inside every gpu_block loop (thread
+    loops without block loops are allowed: a producer computed inside a consumer's
+    block loop, as in Halide, or one block of threads), at most
     MAX_GPU_DIMS loops of each kind, at most MAX_GPU_THREADS threads per block (the
     product of the thread loops' constant extents; unknown extents are checked at launch).
     None when they can, or when there are no GPU loops."""
     blocks = [n for n in dims if kinds.get(n) == "gpu_block"]
     threads = [n for n in dims if kinds.get(n) == "gpu_thread"]
-    if threads and not blocks:
-        return (f"gpu_thread loop '{threads[0]}' is not inside a gpu_blocks loop",
-                "Mark an enclosing loop with gpu_blocks(...) first, or use gpu_tile(...)")
-    if threads and dims.index(threads[0]) < dims.index(blocks[-1]):
+    if threads and blocks and dims.index(threads[0]) < dims.index(blocks[-1]):
         return (f"gpu_block loop '{blocks[-1]}' would be inside gpu_thread loop "
                 f"'{threads[0]}' (loops, outermost first: {', '.join(dims)})",
                 "Put the gpu_blocks loops outside the gpu_threads loops (reorder(...)), "

@@ -40,7 +40,8 @@ class _Ctx:
     whole: dict                   # id(func) -> whole-pipeline Region (top-level lets)
     let_values: dict
     target: object                # the Target (codegen/target.py)
-    depth: int = 0                # > 0 while lowering a producer inside a consumer's loop
+    enclosing: list = field(default_factory=list)  # kinds of the consumer loops a
+    #                                                producer is being lowered inside
     storage_regions: dict = field(default_factory=dict)
     places: dict = field(default_factory=dict)   # (id(C), stage, loop) -> [(what, P)]
     used: set = field(default_factory=set)
@@ -157,9 +158,9 @@ def _inject(ctx: _Ctx, consumer, stage: Stage, plan, i: int, rename) -> list:
             if id(p) not in ctx.storage_regions:
                 ctx.storage_regions[id(p)] = region
                 out.extend(_allocations(p, region))
-            ctx.depth += 1
+            ctx.enclosing.append(plan.loops[i].kind)
             out.extend(_stage_nests(ctx, p, ctx.stages[id(p)]))
-            ctx.depth -= 1
+            ctx.enclosing.pop()
     return out
 
 
@@ -214,7 +215,7 @@ def _parts(ctx: _Ctx, f, stage: Stage, red) -> _Parts:
     region = ctx.regions[id(f)]
     plan = plan_stage(stage, stage_ranges(stage, region), red.sched)
     ctx.target.assign_loop_kinds(plan.loops, f, f.definitions[stage.index],
-                                 at_root=ctx.depth == 0)
+                                 ctx.enclosing[-1] if ctx.enclosing else None)
     ctx.loop_names[(id(f), stage.index)] = [lp.name for lp in plan.loops]
 
     def rename(e: Expr) -> Expr:

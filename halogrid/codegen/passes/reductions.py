@@ -76,7 +76,7 @@ def plan_reduction(func, stage, sched, const_extents, target) -> Reduction:
     atomic = Reduction("atomic", sched, op, rhs)
     if not atomic_ok:
         return private
-    if sched.atomic:
+    if sched.atomic or target.prefers_atomics:
         return atomic
     if const_extents is not None and _product(const_extents) <= target.private_limit:
         return private

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .... import errors
-from ....ir.expr import Binary, Const, Expr, Var
+from ....ir.expr import Binary, Const, Expr, Select, Var
 from ....ir.simplify import simplify
 from ....ir.types import INT32
 from ....ir.visit import collect
@@ -140,10 +140,13 @@ class _Outliner:
                               loop.extent)
         grid: list = []
         body = _map_blocks(nest, grid)
-        threads = [1, 1, 1]
-        body = _map_threads(body, threads, inside_blocks=bool(grid))
-        body = _block_level(body) if grid else body
-        return CudaKernel(body, grid, _fit_block(threads), scalars, storages, writes)
+        threads: list = [[], [], []]  # per axis: the thread loops' constant bounds or None
+        lets = {t.var.name: t.value for t in walk(nest) if isinstance(t, Let)}
+        body = _map_threads(body, threads, lets)
+        if grid or _has_threads(body):
+            body = _block_level(body)
+        body = _sized_allocations(body, {})
+        return CudaKernel(body, grid, _block_shape(threads), scalars, storages, writes)
 
     def with_sunk_lets(self, nest: Stmt) -> Stmt:
         """nest preceded by the sunk Lets it reads (transitively, in program order)."""
@@ -206,40 +209,38 @@ def _map_blocks(s: Stmt, grid: list) -> Stmt:
     return s
 
 
-def _map_threads(s: Stmt, threads: list, inside_blocks: bool) -> Stmt:
-    """Number each outermost chain of gpu_thread loops (innermost = x), widening
-    `threads` to the largest constant extent bound per axis; gpu loops inside a
+def _map_threads(s: Stmt, threads: list, lets: dict) -> Stmt:
+    """Number each outermost chain of gpu_thread loops (innermost = x), recording each
+    one's constant extent bound (or None) in `threads` per axis; gpu loops inside a
     thread loop or outside the mapped ones run serially."""
     if isinstance(s, For) and s.kind == "gpu_thread":
-        return _thread_chain(s, threads, [])
+        return _thread_chain(s, threads, [], lets)
     if isinstance(s, For) and s.kind == "gpu_block":
-        return replace(s, kind="serial", body=_map_threads(s.body, threads, inside_blocks))
+        return replace(s, kind="serial", body=_map_threads(s.body, threads, lets))
     if isinstance(s, For):
-        return replace(s, body=_map_threads(s.body, threads, inside_blocks))
+        return replace(s, body=_map_threads(s.body, threads, lets))
     if isinstance(s, IfThenElse):
-        return IfThenElse(s.cond, _map_threads(s.then_case, threads, inside_blocks),
-                          _map_threads(s.else_case, threads, inside_blocks)
-                          if s.else_case else None)
+        return IfThenElse(s.cond, _map_threads(s.then_case, threads, lets),
+                          _map_threads(s.else_case, threads, lets) if s.else_case else None)
     if isinstance(s, Block):
-        return Block(tuple(_map_threads(c, threads, inside_blocks) for c in s.stmts))
+        return Block(tuple(_map_threads(c, threads, lets) for c in s.stmts))
     return s
 
 
-def _thread_chain(s: For, threads: list, chain: list) -> Stmt:
+def _thread_chain(s: For, threads: list, chain: list, lets: dict) -> Stmt:
     depth = len(chain)
     chain.append(s)
     inner = s.body
-    lets: tuple = ()
+    lets_here: tuple = ()
     if isinstance(inner, Block) and inner.stmts and all(isinstance(t, Let)
                                                         for t in inner.stmts[:-1]):
-        lets, inner = inner.stmts[:-1], inner.stmts[-1]
+        lets_here, inner = inner.stmts[:-1], inner.stmts[-1]
     if isinstance(inner, For) and inner.kind == "gpu_thread" and len(chain) < 3:
-        body = block(*lets, _thread_chain(inner, threads, chain))
+        body = block(*lets_here, _thread_chain(inner, threads, chain, lets))
     else:
         body = _serial_gpu(s.body)
     axis = len(chain) - 1 - depth
-    bound = _upper_const(s.extent)
-    threads[axis] = max(threads[axis], min(bound or 128, MAX_THREADS))
+    threads[axis].append(_upper_const(s.extent, lets))
     return replace(s, kind=f"thread.{AXES[axis]}", body=body)
 
 
@@ -256,23 +257,105 @@ def _serial_gpu(s: Stmt) -> Stmt:
     return s
 
 
-def _upper_const(e: Expr) -> int | None:
-    """A constant upper bound of e, where one is evident (a constant, min with one)."""
+def _upper_const(e: Expr, lets: dict | None = None) -> int | None:
+    """A constant upper bound of e, looking through the Lets `lets` (var name ->
+    value), or None. min/max/select are lifted over +, - and * or / by a positive
+    constant until the leaves are sums the simplifier can cancel: the size of a
+    producer computed per tile, `min(req_max, max) - max(req_min, min) + 1` with a
+    split tail `min(E - xo*4, 4)` inside, is bounded by the tile plus its halo."""
+    return _bound(_lift(_expand(e, lets or {}, 8)), True)
+
+
+def _expand(e: Expr, lets: dict, depth: int) -> Expr:
+    if depth == 0:
+        return e
+    names = {v.name for v in collect((e,), Var)} & set(lets)
+    if not names:
+        return e
+    from ....ir.visit import substitute
+    mapping = {v: lets[v.name] for v in collect((e,), Var) if v.name in names}
+    return _expand(substitute(e, mapping), lets, depth - 1)
+
+
+_CHOICES = ("min", "max")
+
+
+def _lift(e: Expr) -> Expr:
+    """e with min/max/select moved above +, -, and * or / by a positive constant."""
+    if isinstance(e, Select):
+        return Select(e.cond, _lift(e.true_value), _lift(e.false_value))
+    if not isinstance(e, Binary):
+        return e
+    a, b = _lift(e.a), _lift(e.b)
+    if e.op in _CHOICES:
+        return Binary(e.op, a, b)
+    positive = isinstance(b, Const) and not b.type.is_float and b.value > 0
+    if e.op not in ("+", "-") and not (e.op in ("*", "/") and positive):
+        return Binary(e.op, a, b)
+    for side, other in ((a, b), (b, a)):
+        if isinstance(side, Select) or isinstance(side, Binary) and side.op in _CHOICES:
+            def rebuild(arm, left=side is a):
+                return _lift(Binary(e.op, arm, other) if left else Binary(e.op, other, arm))
+            if isinstance(side, Select):
+                return Select(side.cond, rebuild(side.true_value), rebuild(side.false_value))
+            op = side.op
+            if e.op == "-" and side is b:  # a - min(p, q) = max(a - p, a - q)
+                op = "max" if op == "min" else "min"
+            return Binary(op, rebuild(side.a), rebuild(side.b))
+    return Binary(e.op, a, b)
+
+
+def _bound(e: Expr, upper: bool) -> int | None:
+    """A constant bound of a lifted expression (min/max/select only above sums)."""
+    if isinstance(e, Select):
+        a, b = _bound(e.true_value, upper), _bound(e.false_value, upper)
+        return None if a is None or b is None else (max(a, b) if upper else min(a, b))
+    if isinstance(e, Binary) and e.op in _CHOICES:
+        a, b = _bound(e.a, upper), _bound(e.b, upper)
+        if (e.op == "min") == upper:  # an upper bound of a min: either arm's
+            known = [v for v in (a, b) if v is not None]
+            return (min if upper else max)(known) if known else None
+        return None if a is None or b is None else (max(a, b) if upper else min(a, b))
     e = simplify(e)
-    if isinstance(e, Const):
+    if isinstance(e, Const) and not e.type.is_float:
         return int(e.value)
-    if isinstance(e, Binary) and e.op == "min":
-        bounds = [b for b in (_upper_const(e.a), _upper_const(e.b)) if b is not None]
-        return min(bounds) if bounds else None
-    if isinstance(e, Binary) and e.op == "max":
-        a, b = _upper_const(e.a), _upper_const(e.b)
-        return None if a is None or b is None else max(a, b)
     return None
 
 
-def _fit_block(threads: list) -> list:
-    """Threads per axis with a product of at most MAX_THREADS (halving the widest)."""
-    threads = [max(1, t) for t in threads]
+def _sized_allocations(s: Stmt, lets: dict) -> Stmt:
+    """s with every Allocate's extents replaced by constant upper bounds (a buffer
+    in a kernel has a constant size); `lets` collects the Lets seen, in order."""
+    if isinstance(s, Let):
+        lets[s.var.name] = s.value
+        return s
+    if isinstance(s, Allocate):
+        sizes = []
+        for e in s.extents:
+            bound = _upper_const(e, lets)
+            sizes.append(Const(INT32, max(bound, 1)) if bound is not None else e)
+        return Allocate(s.storage, s.type, tuple(sizes))
+    if isinstance(s, For):
+        return replace(s, body=_sized_allocations(s.body, lets))
+    if isinstance(s, IfThenElse):
+        return IfThenElse(s.cond, _sized_allocations(s.then_case, lets),
+                          _sized_allocations(s.else_case, lets) if s.else_case else None)
+    if isinstance(s, Block):
+        return Block(tuple(_sized_allocations(c, lets) for c in s.stmts))
+    return s
+
+
+DEFAULT_THREADS = (128, 8, 4)  # per axis, where no thread loop's extent has a bound
+
+
+def _block_shape(bounds: list) -> list:
+    """Threads per axis: the largest constant bound of the axis's thread loops (the
+    default where none has one), the product at most MAX_THREADS (halving the widest;
+    the loops stride, so any shape is correct), trailing 1s dropped."""
+    threads = []
+    for axis, found in enumerate(bounds):
+        known = [b for b in found if b is not None]
+        size = max(known) if known else (DEFAULT_THREADS[axis] if found else 1)
+        threads.append(max(1, min(size, MAX_THREADS)))
     while threads[0] * threads[1] * threads[2] > MAX_THREADS:
         widest = threads.index(max(threads))
         threads[widest] = (threads[widest] + 1) // 2
@@ -290,10 +373,21 @@ def _has_threads(s: Stmt) -> bool:
 
 
 def _block_level(s: Stmt) -> Stmt:
-    """The statements inside the block loops: see the module doc."""
+    """The statements inside the block loops: see the module doc. A block loop whose
+    body synchronises ends each iteration with a barrier too: a block running several
+    iterations must not overwrite shared memory that its threads still read."""
     if isinstance(s, For) and s.kind.startswith("block."):
-        return replace(s, body=_block_level(s.body))
+        body = _block_level(s.body)
+        if any(isinstance(t, Barrier) for t in walk(body)):
+            body = block(body, Barrier())
+        return replace(s, body=body)
+    if isinstance(s, Block) and s.stmts and _is_block_loop(s.stmts[-1]):
+        return Block(s.stmts[:-1] + (_block_level(s.stmts[-1]),))
     return _block_body(s)
+
+
+def _is_block_loop(s: Stmt) -> bool:
+    return isinstance(s, For) and s.kind.startswith("block.")
 
 
 def _block_body(s: Stmt) -> Stmt:

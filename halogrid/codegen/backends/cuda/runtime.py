@@ -20,7 +20,6 @@ from .... import errors
 
 GRID_LIMITS = (2 ** 31 - 1, 65535, 65535)
 FILL_THREADS = 256
-_fill_kernel = None
 
 
 def require() -> None:
@@ -90,23 +89,11 @@ class Workspace:
             return
         flat = buffer.reshape(buffer.size)
         blocks = min((buffer.size + FILL_THREADS - 1) // FILL_THREADS, GRID_LIMITS[0])
-        _filler()[blocks, FILL_THREADS, self.stream](flat, value)
+        from .fill import fill
+        fill[blocks, FILL_THREADS, self.stream](flat, value)
 
     def launch(self, kernel, grid: tuple, block: tuple, args: tuple) -> None:
         if any(g <= 0 for g in grid):
             return  # an empty block loop: nothing to run
         grid = tuple(min(int(g), limit) for g, limit in zip(grid, GRID_LIMITS))
         kernel[grid, tuple(block), self.stream](*args)
-
-
-def _filler():
-    global _fill_kernel
-    if _fill_kernel is None:
-        from numba import cuda
-
-        @cuda.jit
-        def fill(flat, value):
-            for i in range(cuda.grid(1), flat.shape[0], cuda.gridsize(1)):
-                flat[i] = value
-        _fill_kernel = fill
-    return _fill_kernel
