@@ -17,6 +17,13 @@ if not os.environ.get("HALOGRID_CACHE_DIR"):
     os.environ["HALOGRID_CACHE_DIR"] = _cache
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
+# tests/cuda is the CUDA leg, a pytest process of its own (tests/cuda/conftest.py):
+# collected only when the simulator or a GPU run is asked for, so the CPU suite never
+# runs with NUMBA_ENABLE_CUDASIM set.
+_CUDA_LEG = any(os.environ.get(v, "0") not in ("", "0")
+                for v in ("NUMBA_ENABLE_CUDASIM", "HALOGRID_TEST_CUDA"))
+collect_ignore = [] if _CUDA_LEG else ["cuda"]
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 

@@ -1,0 +1,258 @@
+"""Forward pipelines for target='cuda' equal to the CPU target's results (same
+pipeline, same inputs; tests/cuda/cuda_compare.py), and to NumPy oracles where one is
+short: blurs through each boundary condition, scatters (serial, atomic() and
+auto-scheduled), gathers (LUT, a flow-field warp), a scan, a bilateral grid, tuple,
+0-D and multi-output pipelines, an RDom with a where clause."""
+
+import numpy as np
+import pytest
+
+import halogrid as hg
+from cuda_compare import same
+
+x, y, z, b = hg.Var("x"), hg.Var("y"), hg.Var("z"), hg.Var("b")
+H, W = 8, 12
+
+BOUNDARIES = {  # halogrid condition -> np.pad arguments
+    "repeat_edge": (lambda f: hg.BoundaryConditions.repeat_edge(f), {"mode": "edge"}),
+    "constant_exterior": (lambda f: hg.BoundaryConditions.constant_exterior(f, 0.5),
+                          {"mode": "constant", "constant_values": 0.5}),
+    "mirror_image": (lambda f: hg.BoundaryConditions.mirror_image(f), {"mode": "symmetric"}),
+    "mirror_interior": (lambda f: hg.BoundaryConditions.mirror_interior(f),
+                        {"mode": "reflect"}),
+}
+
+
+@pytest.mark.parametrize("boundary", sorted(BOUNDARIES))
+def test_3x3_weighted_blur_through_each_boundary_condition(boundary, rng):
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    k = hg.ImageParam(hg.Float(32), 2, "k")
+    wrap, pad = BOUNDARIES[boundary]
+    c = wrap(inp)
+    r = hg.RDom([(-1, 3), (-1, 3)])
+    blur = hg.Func("blur")
+    blur[y, x] = 0.0
+    blur[y, x] += c[y + r[0], x + r[1]] * k[r[0] + 1, r[1] + 1]
+    img = rng.random((H, W), dtype=np.float32)
+    kk = rng.random((3, 3), dtype=np.float32)
+    (got,) = same(blur, inp=img, k=kk)
+    p = np.pad(img.astype(np.float64), 1, **pad)
+    want = sum(kk[i, j] * p[i:i + H, j:j + W] for i in range(3) for j in range(3))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def _histogram(weighted: bool):
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    r = hg.RDom(inp)
+    hist = hg.Func("hist")
+    hist[b] = 0.0 if weighted else 0
+    v = inp[r[0], r[1]]
+    hist[hg.clamp(hg.i32(v * 16.0), 0, 15)] += v if weighted else 1
+    return inp, hist, r
+
+
+def _np_hist(img, weighted):
+    bins = np.clip((img * 16).astype(np.int64), 0, 15).ravel()
+    return np.bincount(bins, img.ravel().astype(np.float64) if weighted else None, 16)
+
+
+@pytest.mark.parametrize("schedule", ["serial", "atomic", "auto"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["counts", "weights"])
+def test_histogram_scatter(schedule, weighted, rng):
+    """A data-dependent scatter: serial (one thread), atomic() over a gpu_blocks
+    loop (cuda.atomic.add), and as auto_schedule(target='cuda') chooses."""
+    _, hist, r = _histogram(weighted)
+    p = hg.Pipeline(hist)
+    if schedule == "atomic":
+        hist.update(0).atomic().gpu_blocks(r[0])
+    elif schedule == "auto":
+        p.auto_schedule(target="cuda")
+    img = rng.random((H, W), dtype=np.float32)
+    (got,) = same(p, shapes=[(16,)], inp=img)
+    if schedule != "auto":
+        assert ("cuda.atomic.add" in p.source(target="cuda")) == (schedule == "atomic")
+    assert got.dtype == (np.float32 if weighted else np.int32)
+    np.testing.assert_allclose(got, _np_hist(img, weighted), rtol=1e-5)
+
+
+def test_lut_gather_at_a_clamped_data_dependent_index(rng):
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    lut = hg.ImageParam(hg.Float(32), 1, "lut")
+    out = hg.Func("toned")
+    out[y, x] = lut[hg.clamp(hg.i32(inp[y, x] * 255.0), 0, 255)]
+    img = rng.random((H, W), dtype=np.float32) * 1.2 - 0.1  # some indices clamp
+    table = rng.random(256, dtype=np.float32)
+    (got,) = same(out, shapes=[(H, W)], inp=img, lut=table)
+    np.testing.assert_array_equal(got, table[np.clip((img * 255).astype(np.int64), 0, 255)])
+
+
+def test_recursive_filter_scans_each_row_in_order(rng):
+    """f[y, r] = a f[y, r - 1] + (1 - a) inp[y, r]: a scan along x, parallel over y."""
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    a = hg.Param(hg.Float(32), "a", 0.7)
+    r = hg.RDom([(1, W - 1)])
+    f = hg.Func("iir")
+    f[y, x] = inp[y, x]
+    f[y, r[0]] = a * f[y, r[0] - 1] + (1.0 - a) * inp[y, r[0]]
+    img = rng.random((H, W), dtype=np.float32)
+    (got,) = same(f, inp=img, a=0.7)
+    want = img.astype(np.float64).copy()
+    for j in range(1, W):
+        want[:, j] = 0.7 * want[:, j - 1] + 0.3 * want[:, j]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def _flow_warp(inp, flow):
+    """out[y, x]: inp sampled bilinearly (through repeat_edge) at (y, x) + flow[y, x]."""
+    c = hg.BoundaryConditions.repeat_edge(inp)
+    sy, sx = hg.f32(y) + flow[y, x, 0], hg.f32(x) + flow[y, x, 1]
+    y0, x0 = hg.floor(sy), hg.floor(sx)
+    fy, fx = sy - y0, sx - x0
+    iy, ix = hg.i32(y0), hg.i32(x0)
+    out = hg.Func("warped")
+    out[y, x] = ((1 - fy) * ((1 - fx) * c[iy, ix] + fx * c[iy, ix + 1])
+                 + fy * ((1 - fx) * c[iy + 1, ix] + fx * c[iy + 1, ix + 1]))
+    return out
+
+
+def _np_flow_warp(img, flow):
+    h, w = img.shape
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float64)
+    sy, sx = gy + flow[..., 0], gx + flow[..., 1]
+    y0, x0 = np.floor(sy), np.floor(sx)
+    fy, fx = sy - y0, sx - x0
+
+    def at(dy, dx):
+        return img[np.clip(y0.astype(int) + dy, 0, h - 1), np.clip(x0.astype(int) + dx, 0, w - 1)]
+    return ((1 - fy) * ((1 - fx) * at(0, 0) + fx * at(0, 1))
+            + fy * ((1 - fx) * at(1, 0) + fx * at(1, 1)))
+
+
+def test_flow_warp_gathers_at_data_dependent_points(rng):
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    flow = hg.ImageParam(hg.Float(32), 3, "flow")
+    img = rng.random((H, W), dtype=np.float32)
+    fl = (rng.standard_normal((H, W, 2)) * 3).astype(np.float32)  # some leave the image
+    (got,) = same(_flow_warp(inp, flow), shapes=[(H, W)], inp=img, flow=fl)
+    np.testing.assert_allclose(got, _np_flow_warp(img.astype(np.float64), fl), rtol=1e-4,
+                               atol=1e-5)
+
+
+GRID = (3, 4, 4)   # bilateral grid cells: (H / 4 + 1, W / 4 + 1, 4 intensities)
+
+
+def bilateral_grid(inp):
+    """Splat (a scatter of every pixel into its grid cell), a 3-tap blur along the
+    intensity axis, and a trilinear slice (a data-dependent gather)."""
+    r = hg.RDom(inp)
+    v = hg.clamp(inp[r[0], r[1]], 0.0, 1.0)
+    grid = hg.Func("grid")
+    grid[y, x, z, b] = 0.0
+    cell = (r[0] / 4, r[1] / 4, hg.i32(v * (GRID[2] - 1) + 0.5))
+    grid[cell + (0,)] += v
+    grid[cell + (1,)] += 1.0
+    blurred = hg.Func("blurred")
+    zc = [hg.clamp(z + d, 0, GRID[2] - 1) for d in (-1, 0, 1)]
+    blurred[y, x, z, b] = (grid[y, x, zc[0], b] + 2 * grid[y, x, zc[1], b]
+                           + grid[y, x, zc[2], b]) / 4
+    gy, gx = hg.f32(y) / 4.0, hg.f32(x) / 4.0
+    gz = hg.clamp(inp[y, x], 0.0, 1.0) * (GRID[2] - 1)
+    iy, ix = hg.i32(gy), hg.i32(gx)
+    iz = hg.min(hg.i32(gz), GRID[2] - 2)
+    fy, fx, fz = gy - hg.f32(iy), gx - hg.f32(ix), gz - hg.f32(iz)
+
+    def lerp3(c):
+        def at(dy, dx, dz):
+            return blurred[hg.min(iy + dy, GRID[0] - 1), hg.min(ix + dx, GRID[1] - 1),
+                           iz + dz, c]
+        return sum(wy * wx * wz * at(dy, dx, dz)
+                   for dy, wy in ((0, 1 - fy), (1, fy)) for dx, wx in ((0, 1 - fx), (1, fx))
+                   for dz, wz in ((0, 1 - fz), (1, fz)))
+    out = hg.Func("sliced")
+    out[y, x] = lerp3(0) / hg.max(lerp3(1), 1e-3)
+    return grid, out
+
+
+def test_bilateral_grid_splat_and_slice(rng):
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    grid, out = bilateral_grid(inp)
+    grid.compute_root()
+    img = rng.random((H, W), dtype=np.float32)
+    got_grid, _ = same([grid, out], shapes=[GRID + (2,), (H, W)], inp=img)
+    want = np.zeros(GRID + (2,))
+    cells = (np.arange(H)[:, None] // 4, np.arange(W)[None, :] // 4,
+             (img * (GRID[2] - 1) + 0.5).astype(np.int64))
+    np.add.at(want, cells + (0,), img.astype(np.float64))
+    np.add.at(want, cells + (1,), 1.0)
+    np.testing.assert_allclose(got_grid, want, rtol=1e-5)
+
+
+def test_tuple_func_with_a_tuple_update(rng):
+    """(sum, max) of each row in one tuple Func: both values update together."""
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    r = hg.RDom([(0, W)])
+    stats = hg.Func("stats")
+    stats[y] = (hg.f32(0.0), hg.f32(-1e30))
+    stats[y] = (stats[y][0] + inp[y, r[0]], hg.max(stats[y][1], inp[y, r[0]]))
+    img = rng.standard_normal((H, W)).astype(np.float32)
+    total, peak = same(stats, shapes=[(H,)], inp=img)
+    np.testing.assert_allclose(total, img.astype(np.float64).sum(1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(peak, img.max(1))
+
+
+@pytest.mark.parametrize("schedule", ["default", "rfactor", "auto"])
+def test_zero_dimensional_loss(schedule, rng):
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    r = hg.RDom(inp)
+    loss = hg.Func("loss")
+    loss[()] = 0.0
+    loss[()] += inp[r[0], r[1]] * inp[r[0], r[1]]
+    p = hg.Pipeline(loss)
+    if schedule == "rfactor":
+        u = hg.Var("u")
+        loss.update(0).rfactor(r[0], u).gpu_blocks(u)
+    elif schedule == "auto":
+        p.auto_schedule(target="cuda")
+    img = rng.standard_normal((H, W)).astype(np.float32)
+    (got,) = same(p, shapes=[()], inp=img)
+    assert got.shape == ()
+    np.testing.assert_allclose(got, np.sum(img.astype(np.float64) ** 2), rtol=1e-5)
+
+
+def test_multi_output_pipeline_shares_its_producer(rng):
+    """A blurred image, its 0-D mean and a histogram of it, from one stored blur."""
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    c = hg.BoundaryConditions.repeat_edge(inp)
+    blur = hg.Func("blur")
+    blur[y, x] = (c[y, x - 1] + c[y, x] + c[y, x + 1]) / 3
+    blur.compute_root()
+    r = hg.RDom(inp)
+    mean = hg.Func("mean")
+    mean[()] = 0.0
+    mean[()] += blur[r[0], r[1]] / (H * W)
+    hist = hg.Func("hist")
+    hist[b] = 0
+    hist[hg.clamp(hg.i32(blur[r[0], r[1]] * 8.0), 0, 7)] += 1
+    img = rng.random((H, W), dtype=np.float32)
+    got_blur, got_mean, got_hist = same([blur, mean, hist], shapes=[(H, W), (), (8,)],
+                                        inp=img)
+    p = np.pad(img.astype(np.float64), ((0, 0), (1, 1)), mode="edge")
+    want = (p[:, :-2] + p[:, 1:-1] + p[:, 2:]) / 3
+    np.testing.assert_allclose(got_blur, want, rtol=1e-5)
+    np.testing.assert_allclose(got_mean, want.mean(), rtol=1e-5)
+    assert got_hist.sum() == H * W
+
+
+def test_rdom_with_where_sums_a_disk(rng):
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    c = hg.BoundaryConditions.constant_exterior(inp, 0.0)
+    r = hg.RDom([(-2, 5), (-2, 5)])
+    r.where(r[0] * r[0] + r[1] * r[1] <= 4)
+    disk = hg.Func("disk")
+    disk[y, x] = hg.sum(c[y + r[0], x + r[1]])
+    img = rng.random((H, W), dtype=np.float32)
+    (got,) = same(disk, inp=img)
+    p = np.pad(img.astype(np.float64), 2)
+    want = sum(p[2 + i:2 + i + H, 2 + j:2 + j + W]
+               for i in range(-2, 3) for j in range(-2, 3) if i * i + j * j <= 4)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
