@@ -56,14 +56,19 @@ def as_stream(stream):
 
 
 def is_device_array(value) -> bool:
-    return hasattr(value, "__cuda_array_interface__")
+    """A numba device array (the simulator's too) or a __cuda_array_interface__ producer."""
+    return hasattr(value, "__cuda_array_interface__") or _is_numba_device_array(value)
+
+
+def _is_numba_device_array(value) -> bool:
+    return hasattr(value, "copy_to_host") and hasattr(value, "shape")
 
 
 def device_view(value):
-    """A numba device array over a __cuda_array_interface__ object (zero copy)."""
-    from numba import cuda
-    if cuda.is_cuda_array(value) and hasattr(value, "copy_to_host"):
+    """A numba device array over `value` (zero copy)."""
+    if _is_numba_device_array(value):
         return value
+    from numba import cuda
     return cuda.as_cuda_array(value)
 
 
