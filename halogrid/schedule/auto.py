@@ -44,7 +44,12 @@ NARROW = 8  # clamps to fewer constant values than this leave no loop worth peel
 
 
 def auto_schedule(outputs, target: str = "cpu") -> None:
-    """Schedule every Func reachable from `outputs` (see the module docstring)."""
+    """Schedule every Func reachable from `outputs` (see the module docstring; for
+    target "cuda", auto_cuda.py's policy)."""
+    if target == "cuda":
+        from .auto_cuda import auto_schedule_cuda  # imports this module's helpers
+        auto_schedule_cuda(outputs)
+        return
     graph = build_graph(outputs)
     for f in graph.funcs:
         if schedule_of(f).compute is None and _worth_storing(f, graph):
