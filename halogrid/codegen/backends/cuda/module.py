@@ -26,7 +26,8 @@ from ...host import Backend, kernel_args, tuple_text
 from ...names import storage_name
 from ...pyemit import ExprEmitter, emit_stmt, type_ctor
 from ...stmt import Allocate, AtomicAdd, Fill, FoldPartials, For, Stmt
-from .outline import Barrier, CudaKernel, OnFirstThread, _upper_const
+from .nodes import Barrier, OnFirstThread, SharedAllocate, ThreadRank
+from .outline import CudaKernel, _upper_const
 
 HEADER = '''"""halogrid pipeline: generated CUDA code, do not edit."""
 import math
@@ -41,7 +42,8 @@ from halogrid.codegen.backends.cuda.intrinsics import (_hg_ceil32, _hg_ceil64, _
 
 _STRIDES = {"block": ("cuda.blockIdx.{a}", "cuda.gridDim.{a}"),
             "thread": ("cuda.threadIdx.{a}", "cuda.blockDim.{a}"),
-            "grid": ("cuda.grid(1)", "cuda.gridsize(1)")}
+            "grid": ("cuda.grid(1)", "cuda.gridsize(1)"),
+            "rank": ("{rank}", "{ranks}")}
 _ROUNDING = ("floor", "ceil", "round")
 
 
@@ -52,12 +54,14 @@ class CudaEmitter(ExprEmitter):
     def __init__(self, namer, target: str = "cuda"):
         super().__init__(namer, "cuda")
         self.level = "kernel"   # kernel -> block -> thread
+        self.rank = self.ranks = ""  # the identifiers of the last ThreadRank
 
     def loop(self, s: For, indent: int, lines: list[str]) -> None:
         group, _, axis = s.kind.partition(".")
         if group not in _STRIDES:
             return super().loop(s, indent, lines)
-        start, step = (t.format(a=axis) for t in _STRIDES[group])
+        start, step = (t.format(a=axis, rank=self.rank, ranks=self.ranks)
+                       for t in _STRIDES[group])
         pad = "    " * indent
         stop = self(simplify(s.min + s.extent))
         lines.append(f"{pad}for {self(s.var)} in range({self(s.min)} + {start}, {stop}, {step}):")
@@ -90,6 +94,15 @@ class CudaEmitter(ExprEmitter):
         pad = "    " * indent
         if isinstance(s, Barrier):
             lines.append(f"{pad}cuda.syncthreads()")
+        elif isinstance(s, ThreadRank):
+            self.rank, self.ranks = self(s.rank), self(s.ranks)
+            lines.append(f"{pad}{self.ranks} = cuda.blockDim.x * cuda.blockDim.y * "
+                         "cuda.blockDim.z")
+            lines.append(f"{pad}{self.rank} = cuda.threadIdx.x + cuda.blockDim.x * "
+                         "(cuda.threadIdx.y + cuda.blockDim.y * cuda.threadIdx.z)")
+        elif isinstance(s, SharedAllocate):
+            lines.append(f"{pad}{self.namer.storage(s.storage)} = cuda.shared.array("
+                         f"({s.cells},), {type_ctor(s.type)})")
         elif isinstance(s, OnFirstThread):
             lines.append(f"{pad}if cuda.threadIdx.x == 0 and cuda.threadIdx.y == 0 and "
                          "cuda.threadIdx.z == 0:")

@@ -34,24 +34,14 @@ from ....ir.types import INT32
 from ....ir.visit import collect
 from ...outlining import as_fill, driver_can_run, flat, free_names
 from ...stmt import (Allocate, AtomicAdd, Block, ExternCall, FoldPartials, For, IfThenElse,
-                     Launch, Let, Load, Stmt, Store, block, children_of, exprs_of, stores_in,
+                     Launch, Let, Load, Stmt, Store, block, exprs_of, stores_in,
                      walk)
+from .nodes import Barrier, OnFirstThread
+from .privatise import privatise, scatter_target
 
 MAX_THREADS = 1024
 GPU_KINDS = ("gpu_block", "gpu_thread", "gpu_grid")
 AXES = "xyz"
-
-
-@dataclass(frozen=True)
-class Barrier(Stmt):
-    """cuda.syncthreads(): every thread of the block reaches it (uniform control flow)."""
-
-
-@dataclass(frozen=True)
-class OnFirstThread(Stmt):
-    """body run by thread (0, 0, 0) of the block only."""
-
-    body: Stmt
 
 
 @dataclass
@@ -74,11 +64,12 @@ class _Outliner:
     def __init__(self, kernels: list):
         self.kernels = kernels
         self.sunk: dict[str, Let] = {}    # buffer-reading top-level Lets, by var name
+        self.allocations: dict = {}       # root buffers, by storage name
 
     def run(self, body: Stmt) -> Stmt:
         items: list = []
         pending: list = []
-        allocations: dict = {}
+        allocations = self.allocations
 
         def flush() -> None:
             if pending:
@@ -145,6 +136,10 @@ class _Outliner:
         body = _map_threads(body, threads, lets)
         if grid or _has_threads(body):
             body = _block_level(body)
+            target = scatter_target(body, self.allocations)
+            if target is not None:
+                body = privatise(body, target)
+                scalars, _ = free_names(block(nest, target), set())
         body = _sized_allocations(body, {})
         return CudaKernel(body, grid, _block_shape(threads), scalars, storages, writes)
 
@@ -414,10 +409,3 @@ def _block_body(s: Stmt) -> Stmt:
 
 def _reads_any(s: Stmt, storages: set) -> bool:
     return any(load.storage in storages for load in collect(_all_exprs(s), Load))
-
-
-def children(s: Stmt) -> tuple:
-    """children_of, also through OnFirstThread (for printers and walks)."""
-    if isinstance(s, OnFirstThread):
-        return (s.body,)
-    return children_of(s)
