@@ -11,12 +11,13 @@ compiled pipeline are serialised (they share its intermediate buffers).
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 
 from .... import errors
 from ....ir.buffer import refuse_grad_tensor
-from ... import binding, externs
+from ... import binding, externs, profiler
 from ...pipeline import CompiledPipeline
 from ...target import CUDA_CHUNKS
 from . import runtime
@@ -43,9 +44,15 @@ class CudaCompiledPipeline(CompiledPipeline):
             self._device_in = any(runtime.is_device_array(v) for v in kwargs.values())
             return self._run(shapes, kwargs)
 
-    def profile(self, shapes=None, **kwargs):
-        raise errors.InputError("profile() times CPU kernels; on CUDA use Nsight Systems "
-                                "(nsys profile python ...) or time fn() with synchronisation.")
+    def profile(self, shapes=None, stream=None, **kwargs) -> list[tuple[str, int, float]]:
+        """Run once, timing every kernel launch to its completion (the stream is
+        synchronised after each): [(kernel name, calls, seconds)], slowest first.
+        Kernels compile on their first launch, so profile a second run."""
+        with self._lock, profiler.timed_kernels(self.module) as timed:
+            self.workspace.stream = runtime.as_stream(stream)
+            self._device_in = any(runtime.is_device_array(v) for v in kwargs.values())
+            self._run(shapes, kwargs, _synchronised(self.workspace))
+        return sorted(((t.name, t.calls, t.seconds) for t in timed), key=lambda r: -r[2])
 
     def _bind_array(self, inp, kwargs):
         value = kwargs.get(str(inp.name))
@@ -58,7 +65,8 @@ class CudaCompiledPipeline(CompiledPipeline):
         ws = self.workspace
         args = [cuda.to_device(a, stream=ws.stream) if isinstance(a, np.ndarray) else a
                 for a in args] + [CUDA_CHUNKS]
-        return self.module.run(*args, ws.launch, ws.alloc, ws.fill, check)
+        launch = ws.launch if wrap_launch is None else wrap_launch(ws.launch)
+        return self.module.run(*args, launch, ws.alloc, ws.fill, check)
 
     def _outputs(self, buffers, allocations, shapes, out_mins):
         if not self._device_in:
@@ -66,6 +74,19 @@ class CudaCompiledPipeline(CompiledPipeline):
             buffers = [b.copy_to_host(stream=stream) for b in buffers]
             stream.synchronize()
         return super()._outputs(buffers, allocations, shapes, out_mins)
+
+
+def _synchronised(ws):
+    """A launch wrapper timing each Timed kernel's launch until the stream is idle."""
+    def wrap(base):
+        def launch(timed, grid, block, args):
+            start = time.perf_counter()
+            base(timed.kernel, grid, block, args)
+            ws.stream.synchronize()
+            timed.calls += 1
+            timed.seconds += time.perf_counter() - start
+        return launch
+    return wrap
 
 
 def _bind_device_array(inp, value):
