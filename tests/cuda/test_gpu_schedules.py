@@ -1,0 +1,183 @@
+"""GPU schedules compiled for target='cuda': gpu_tile in its 1-D, 2-D and 3-D forms,
+gpu_blocks / gpu_threads, a producer computed at a block loop (a shared-memory tile
+with barriers) and at a thread loop (local memory), the refusals that only the CUDA
+target makes, and schedule independence: one separable blur under several GPU
+schedules gives the CPU target's values and the same values under every schedule
+(the directive-time errors are tests/test_gpu_schedule.py's)."""
+
+import re
+
+import numpy as np
+import pytest
+
+import halogrid as hg
+from cuda_compare import assert_close, cuda_run, same
+from halogrid.schedule.state import stage_schedule
+
+x, y, z = hg.Var("x"), hg.Var("y"), hg.Var("z")
+xo, yo, zo, xi, yi, zi = (hg.Var(n) for n in ("xo", "yo", "zo", "xi", "yi", "zi"))
+
+
+def _box(dims: int):
+    """(input, f): a 3-tap box blur along every axis of a `dims`-D input."""
+    inp = hg.ImageParam(hg.Float(32), dims, "inp")
+    c = hg.BoundaryConditions.repeat_edge(inp)
+    args = (z, y, x)[3 - dims:]
+    total = 0.0
+    for k in range(dims):
+        for d in (-1, 0, 1):
+            total = total + c[tuple(a + d if j == k else a for j, a in enumerate(args))]
+    f = hg.Func(f"box{dims}")
+    f[args] = total / (3 * dims)
+    return inp, f
+
+
+def _np_box(a: np.ndarray) -> np.ndarray:
+    p = np.pad(a.astype(np.float64), 1, mode="edge")
+    total = np.zeros(a.shape)
+    for k in range(a.ndim):
+        for d in range(3):
+            total += p[tuple(slice(d, d + n) if j == k else slice(1, 1 + n)
+                             for j, n in enumerate(a.shape))]
+    return total / (3 * a.ndim)
+
+
+def _launch_blocks(source: str) -> list[str]:
+    """The block shapes of the driver's launches, as written."""
+    return re.findall(r"launch\(kernel_\w+, .*?, (\((?:\d+, ?)*\d+,?\)), \(", source)
+
+
+@pytest.mark.parametrize("dims, shape, tile, block", [
+    (1, (30,), (x, xo, xi, 16), "(16,)"),
+    (2, (13, 21), (x, y, xo, yo, xi, yi, 8, 4), "(8, 4)"),
+    (3, (3, 5, 7), (x, y, z, xo, yo, zo, xi, yi, zi, 4, 2, 2), "(4, 2, 2)"),
+], ids=["1d", "2d", "3d"])
+def test_gpu_tile_forms_launch_their_thread_tiles(dims, shape, tile, block, rng):
+    inp, f = _box(dims)
+    f.gpu_tile(*tile)
+    a = rng.random(shape, dtype=np.float32)
+    (got,) = same(f, inp=a)
+    np.testing.assert_allclose(got, _np_box(a), rtol=1e-5)
+    source = hg.Pipeline(f).source(target="cuda")
+    assert _launch_blocks(source) == [block]
+    for axis in "xyz"[:dims]:
+        assert f"cuda.blockIdx.{axis}" in source and f"cuda.threadIdx.{axis}" in source
+
+
+def test_gpu_blocks_and_threads_over_a_tile(rng):
+    inp, f = _box(2)
+    f.tile(x, y, xo, yo, xi, yi, 8, 2).gpu_blocks(xo, yo).gpu_threads(xi, yi)
+    a = rng.random((9, 17), dtype=np.float32)
+    (got,) = same(f, inp=a)
+    np.testing.assert_allclose(got, _np_box(a), rtol=1e-5)
+    assert _launch_blocks(hg.Pipeline(f).source(target="cuda")) == ["(8, 2)"]
+
+
+def _separable():
+    """(inp, blur_x, out): out = a vertical 3-tap blur of a horizontal one."""
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    c = hg.BoundaryConditions.repeat_edge(inp)
+    bx = hg.Func("blur_x")
+    bx[y, x] = (c[y, x - 1] + 2.0 * c[y, x] + c[y, x + 1]) * 0.25
+    out = hg.Func("blur_y")
+    out[y, x] = (bx[y - 1, x] + 2.0 * bx[y, x] + bx[y + 1, x]) * 0.25
+    return inp, bx, out
+
+
+def _shared_tile(bx, out):
+    out.gpu_tile(x, y, xo, yo, xi, yi, 8, 4)
+    bx.compute_at(out, xo).gpu_threads(x, y)
+
+
+def _local_rows(bx, out):
+    out.gpu_tile(x, y, xo, yo, xi, yi, 8, 4)
+    bx.compute_at(out, xi)
+
+
+SCHEDULES = {
+    "default": lambda bx, out: None,
+    "inline_tile_16x8": lambda bx, out: out.gpu_tile(x, y, xo, yo, xi, yi, 16, 8),
+    "root_both_tiled": lambda bx, out: (
+        bx.compute_root().gpu_tile(x, y, xo, yo, xi, yi, 4, 4),
+        out.gpu_tile(x, y, xo, yo, xi, yi, 8, 8)),
+    "rows_as_blocks": lambda bx, out: (bx.compute_root().gpu_blocks(y).gpu_threads(x),
+                                       out.gpu_blocks(y).gpu_threads(x)),
+    "shared_tile": _shared_tile,
+    "local_per_thread": _local_rows,
+}
+
+
+def _np_separable(a):
+    p = np.pad(a.astype(np.float64), 1, mode="edge")
+    bx = (p[:, :-2] + 2 * p[:, 1:-1] + p[:, 2:]) * 0.25
+    return (bx[:-2] + 2 * bx[1:-1] + bx[2:]) * 0.25
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_separable_blur_is_schedule_independent_across_gpu_schedules(name, rng):
+    """Each schedule: the CPU target's values, NumPy's, and within 1e-6 of the
+    unscheduled CUDA pipeline (the same arithmetic, at other points of the grid)."""
+    a = rng.random((11, 19), dtype=np.float32)  # no multiple of any tile: tails
+    _, bx, out = _separable()
+    SCHEDULES[name](bx, out)
+    (got,) = same(out, inp=a)
+    np.testing.assert_allclose(got, _np_separable(a), rtol=1e-5)
+    _, _, unscheduled = _separable()
+    assert_close(got, cuda_run(unscheduled, inp=a), rtol=1e-6, atol=0)
+
+
+def test_a_producer_at_a_block_loop_lives_in_shared_memory_behind_a_barrier():
+    _, bx, out = _separable()
+    _shared_tile(bx, out)
+    source = hg.Pipeline(out).source(target="cuda")
+    assert "cuda.shared.array((6, 8)" in source  # a tile of 4 rows + 2 halo rows
+    assert "cuda.syncthreads()" in source
+    assert "cuda.local.array" not in source
+
+
+def test_a_producer_at_a_thread_loop_lives_in_local_memory():
+    _, bx, out = _separable()
+    _local_rows(bx, out)
+    source = hg.Pipeline(out).source(target="cuda")
+    assert "cuda.local.array((3, 1)" in source  # the 3 rows one output pixel reads
+    assert "cuda.shared.array" not in source
+
+
+def test_a_buffer_inside_a_kernel_needs_a_constant_size():
+    """compute_at a loop whose extent has no constant bound: refused for CUDA, with
+    the fix; the same schedule runs on the CPU."""
+    inp, bx, out = _separable()
+    out.gpu_blocks(y)
+    bx.compute_at(out, y)   # one row of blur_x per block: as wide as the image
+    with pytest.raises(hg.ScheduleError) as info:
+        hg.Pipeline(out).compile(target="cuda")
+    message = str(info.value)
+    assert re.search(r"Func 'blur_x(#\d+)?'", message) and "constant size" in message and "gpu_tile" in message
+    a = np.ones((4, 6), np.float32)
+    np.testing.assert_allclose(hg.Pipeline(out).compile()(inp=a), 1.0, rtol=1e-6)
+
+
+def _histogram():
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    r = hg.RDom(inp)
+    hist = hg.Func("hist")
+    hist[hg.Var("b")] = 0
+    hist[hg.clamp(hg.i32(inp[r[0], r[1]] * 10.0), 0, 9)] += 1
+    return hist, r
+
+
+def test_a_refused_racing_gpu_tile_leaves_the_schedule_as_it_was():
+    hist, r = _histogram()
+    before = list(stage_schedule(hist, 1).dims)
+    with pytest.raises(hg.ScheduleError, match="atomic"):
+        hist.update(0).gpu_tile(r[1], xo, xi, 8)
+    assert stage_schedule(hist, 1).dims == before
+
+
+def test_an_atomic_gpu_tiled_histogram_matches_numpy(rng):
+    hist, r = _histogram()
+    hist.update(0).atomic().gpu_tile(r[1], xo, xi, 8)
+    a = rng.random((7, 20), dtype=np.float32)
+    got = cuda_run(hist, shapes=[(10,)], inp=a)
+    np.testing.assert_array_equal(got, np.bincount(np.clip((a * 10).astype(int), 0, 9).ravel(),
+                                                   minlength=10))
