@@ -71,15 +71,19 @@ def sizes_of(name, sizes):
 
 
 def to_host(value):
-    """NumPy copy of a device result (numba device array, torch tensor, JAX array,
-    tuples of them, NumPy arrays and floats)."""
+    """NumPy copy of a device result (numba device array, torch tensor, JAX array, any
+    other ``__cuda_array_interface__`` array, tuples of them, NumPy arrays, floats)."""
     if isinstance(value, (tuple, list)):
         return tuple(to_host(v) for v in value)
     if hasattr(value, "copy_to_host"):
         return value.copy_to_host()
     if hasattr(value, "detach"):
         return value.detach().cpu().numpy()
-    return np.asarray(value)
+    try:
+        return np.asarray(value)
+    except TypeError:  # CuPy and the like refuse an implicit copy to the host
+        from numba import cuda
+        return cuda.as_cuda_array(value).copy_to_host()
 
 
 def _timed(system, fn, inputs, reps):
@@ -99,35 +103,70 @@ def _row(name, workload, size, fwd, grad, result, compile_build_s):
 
 
 def time_sizes(system, name, workload, sizes, host_io=False, reps=None):
-    """Rows and arrays of every size (see the module docstring); ``build_s`` counts in
-    the first size's compile time."""
-    reps = reps or {}
-    build = system.BUILDERS[workload]
-    rows, arrays, fns, build_s = [], [], None, 0.0
+    """Rows and arrays of every size (see the module docstring). A size that raises
+    gets an error row and the next size still runs (an out-of-memory S4 keeps S1)."""
+    build = Builder(system.BUILDERS[workload])
+    rows, arrays = [], []
     for size in sizes:
-        host = inputs_at(workload, size)
-        system.memory_reset()
-        device = system.to_device(host)
-        if fns is None:
+        try:
+            more_rows, more_arrays = _time_size(system, name, workload, size, build,
+                                                host_io, reps or {})
+        except Exception as err:
+            more_rows = [{"system": name, "workload": workload, "size_key": size,
+                          "size": size_label(workload, size), "traceback": traceback.format_exc(),
+                          "status": f"error: {type(err).__name__}: {err}"}]
+            more_arrays = [{}]
+        rows += more_rows
+        arrays += more_arrays
+    return rows, arrays
+
+
+class Builder:
+    """Calls a builder once, on the first inputs (a builder that raised raises the same
+    error again, without a second compile); ``build_s`` is its time until
+    ``take_build_s`` hands it to the first size's compile time."""
+
+    def __init__(self, build):
+        self.build, self.fns, self.error, self.build_s = build, None, None, 0.0
+
+    def __call__(self, inputs):
+        if self.error is not None:
+            raise self.error
+        if self.fns is None:
             start = time.perf_counter()
-            fns = build(device)
-            build_s = time.perf_counter() - start
-        fwd, fwd_out = _timed(system, fns[0], device, reps)
-        grad, grad_out = _timed(system, fns[1], device, reps)
-        peak = system.memory_peak()
-        record, out = _row(name, workload, size, fwd, grad, (fwd_out, grad_out), build_s)
-        record["peak_mb"] = None if peak is None else peak / 2**20
+            try:
+                self.fns = self.build(inputs)
+            except Exception as err:
+                self.error = err
+                raise
+            self.build_s = time.perf_counter() - start
+        return self.fns
+
+    def take_build_s(self):
+        taken, self.build_s = self.build_s, 0.0
+        return taken
+
+
+def _time_size(system, name, workload, size, build, host_io, reps):
+    host = inputs_at(workload, size)
+    system.memory_reset()
+    device = system.to_device(host)
+    fwd_fn, grad_fn = build(device)
+    fwd, fwd_out = _timed(system, fwd_fn, device, reps)
+    grad, grad_out = _timed(system, grad_fn, device, reps)
+    peak = system.memory_peak()
+    record, out = _row(name, workload, size, fwd, grad, (fwd_out, grad_out),
+                       build.take_build_s())
+    record["peak_mb"] = None if peak is None else peak / 2**20
+    rows, arrays = [record], [out]
+    del device, fwd_out, grad_out  # this size's device arrays go before the next size's
+    if host_io:
+        fwd, fwd_out = _timed(system, fwd_fn, host, reps)
+        grad, grad_out = _timed(system, grad_fn, host, reps)
+        record, out = _row(f"{name} numpy-io", workload, size, fwd, grad, (fwd_out, grad_out),
+                           0.0)
         rows.append(record)
         arrays.append(out)
-        build_s = 0.0
-        del device, fwd_out, grad_out
-        if host_io:
-            fwd, fwd_out = _timed(system, fns[0], host, reps)
-            grad, grad_out = _timed(system, fns[1], host, reps)
-            record, out = _row(f"{name} numpy-io", workload, size, fwd, grad,
-                               (fwd_out, grad_out), 0.0)
-            rows.append(record)
-            arrays.append(out)
     return rows, arrays
 
 

@@ -34,6 +34,8 @@ def _released(handle):
 
 def install():
     """Make numba allocate through the counting manager; None, or why it cannot."""
+    if not hasattr(cuda, "set_memory_manager"):
+        return "numba.cuda has no set_memory_manager (the simulator)"
     try:
         from numba.cuda.cudadrv.driver import NumbaCUDAMemoryManager
     except ImportError as err:
@@ -58,8 +60,6 @@ def install():
             _allocated(mem.handle, size)
             return mem
 
-    if not hasattr(cuda, "set_memory_manager"):
-        return "numba.cuda has no set_memory_manager (the simulator)"
     cuda.set_memory_manager(CountingManager)
     return None
 

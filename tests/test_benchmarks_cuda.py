@@ -80,10 +80,13 @@ def test_cli_keeps_cpu_default_and_sorts_gpu_sizes():
     assert run.parse([]).target == "cpu"
     assert run._target(["--sizes", "tiny", "--target", "cuda", "--dry"]) == "cuda"
     assert cuda.parse(["--dry"]).sizes == ["tiny"]
-    args = cuda.parse(["--sizes", "S4,S1", "--workloads", "W4", "--systems", "torch,halogrid"])
+    args = cuda.parse(["--sizes", "S4,S1", "--workloads", "W4,W1",
+                       "--systems", "jax,torch,halogrid"])
     assert args.sizes == ["S1", "S4"]
-    assert cuda._plan(args) == [("time", "halogrid", "W4"), ("time", "torch", "W4"),
-                                ("start", "halogrid", "W4")]
+    assert cuda._plan(args) == [
+        ("time", "halogrid", "W4"), ("time", "torch", "W4"), ("time", "halogrid", "W1"),
+        ("time", "torch", "W1"), ("time", "jax", "W4"), ("time", "jax", "W1"),
+        ("start", "halogrid", "W4"), ("start", "halogrid", "W1")]
 
 
 def _checked_rows(system, name, workload, sizes, host_io=False):
