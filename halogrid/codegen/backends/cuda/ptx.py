@@ -1,29 +1,35 @@
-"""Every CUDA kernel of a pipeline compiled to PTX, without a GPU (CI's check that the
-generated kernels type and compile, which the simulator does not check).
+"""Every CUDA kernel of a pipeline compiled to PTX, without a GPU: CI's check that the
+generated kernels type and compile (numba-cuda's simulator runs them as Python and
+checks neither).
 
-`kernel_ptx(pipeline_or_module, cc)` -> {kernel global name: PTX text}. Each kernel's
-numba signature is built from the Module alone, as the driver (host.py) calls it:
+`kernel_ptx(pipeline_or_module, cc)` -> {kernel global name: PTX text}, or a
+PtxError naming every kernel that failed. Each kernel's numba signature is built
+from the Module alone, as the driver (host.py) calls the kernel:
   storages  C-contiguous arrays of their element type: an input's ImageParam type and
             dimensions, an Allocate's or ExternCall's type and extents (a 0-D buffer
-            is one element: 1-D, as the driver allocates and binds it);
-  scalars   a Var is int64 (the driver computes bounds and loop vars as Python ints,
-            THREADS included), a Param its NumPy type (binding.bind_param).
+            is one element, 1-D, as the driver allocates and binds it);
+  scalars   a Param has its NumPy type (binding.bind_param); an integer Var is int64
+            (the driver computes bounds, loop vars and THREADS as Python ints); a
+            float or bool Var (a host Let of a Param expression) has its own type.
 The kernel's Python function is its module source with the `cuda.jit` decorator
-dropped, executed as a plain module; `numba.cuda.compile_ptx` then types and
-compiles it for compute capability `cc` (needs numba-cuda and the NVVM wheels, no
-GPU, no NUMBA_ENABLE_CUDASIM).
+dropped, run as a plain module; `numba.cuda.compile_ptx` types and compiles it for
+compute capability `cc` (needs numba-cuda and its NVVM wheels, no GPU, and no
+NUMBA_ENABLE_CUDASIM).
 
-    python -m halogrid.codegen.backends.cuda.ptx module:function
-compiles the pipeline `function()` returns (a Pipeline or its outputs) and prints one
-line per kernel: its name, seconds, PTX lines.
+    python -m halogrid.codegen.backends.cuda.ptx package.module:function
+compiles the pipeline that function() returns (a Pipeline, or its output Funcs) and
+prints each kernel's name, compile seconds and PTX lines, or its error.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 import time
+from typing import NamedTuple
 
+from .... import errors
 from ....ir.buffer import Param
 from ...lower import Module
 from ...passes.storage import input_storage_name
@@ -31,13 +37,28 @@ from ...stmt import Allocate, ExternCall, walk
 from .module import module_files
 
 DECORATOR = "@cuda.jit(cache=True)\n"
+SM_90 = (9, 0)
 
 
-def kernel_ptx(pipeline_or_module, cc: tuple = (9, 0)) -> dict[str, str]:
-    """{kernel global name: PTX} of every kernel of the CUDA module (see module doc);
-    a Pipeline is lowered for target 'cuda' first."""
-    return {name: compile_kernel(source, sig, cc, name)
-            for name, source, sig in kernels(as_module(pipeline_or_module))}
+class Kernel(NamedTuple):
+    name: str           # the global name the driver calls it by
+    source: str         # its module source (one `kernel` function)
+    signature: tuple    # numba argument types, in kernel_args order
+
+
+class PtxError(errors.InternalError):
+    """Kernels that numba-cuda could not type or compile (each one's first lines)."""
+
+
+def kernel_ptx(pipeline_or_module, cc: tuple = SM_90) -> dict[str, str]:
+    """{kernel global name: PTX} of every kernel of the pipeline's CUDA module (a
+    Pipeline is lowered for target 'cuda'); PtxError lists the kernels that fail."""
+    found = kernels(as_module(pipeline_or_module))
+    results = [try_compile(k, cc) for k in found]
+    failed = [(k.name, error) for k, (_, error, _) in zip(found, results) if error]
+    if failed:
+        raise PtxError(failure_text(failed, len(found)))
+    return {k.name: ptx for k, (ptx, _, _) in zip(found, results)}
 
 
 def as_module(pipeline_or_module) -> Module:
@@ -46,16 +67,16 @@ def as_module(pipeline_or_module) -> Module:
     return pipeline_or_module.lower("cuda")
 
 
-def kernels(module: Module) -> list[tuple]:
-    """(global name, module source, numba signature) of each kernel of `module`."""
+def kernels(module: Module) -> list[Kernel]:
+    """Each kernel of `module` with its source and signature, in launch-index order."""
     _, sources = module_files(module)
     types = storage_types(module)
-    return [(name, source, signature(k, types))
+    return [Kernel(name, source, signature(k, types))
             for (name, source), k in zip(sources.items(), module.kernels)]
 
 
 def storage_types(module: Module) -> dict:
-    """storage name -> numba array type of every buffer a kernel may take as argument."""
+    """storage name -> numba array type of every buffer a kernel may take."""
     from numba import from_dtype, types
     found = {input_storage_name(i): (i.type().dtype, i.dimensions())
              for i in module.graph.inputs}
@@ -69,36 +90,50 @@ def storage_types(module: Module) -> dict:
 
 
 def signature(kernel, storage_types: dict) -> tuple:
-    """The argument types of `kernel` (a CudaKernel) in kernel_args order."""
+    """The argument types of `kernel` (a CudaKernel): scalars, then storages."""
     from numba import from_dtype, types
-    scalars = [from_dtype(v.type.dtype) if isinstance(v, Param) else types.int64
-               for v in kernel.scalars]
-    return tuple(scalars + [storage_types[s] for s in kernel.storages])
+
+    def scalar(v):
+        if isinstance(v, Param) or not v.type.is_int:
+            return from_dtype(v.type.dtype)
+        return types.int64
+    return tuple([scalar(v) for v in kernel.scalars] +
+                 [storage_types[s] for s in kernel.storages])
 
 
 def python_function(source: str, filename: str):
     """The module's `kernel` as a plain Python function (the decorator dropped)."""
     if DECORATOR not in source:
-        raise ValueError(f"{filename}: no {DECORATOR.strip()} line in the kernel source")
+        raise errors.InternalError(f"{filename}: no {DECORATOR.strip()} in its source")
     namespace: dict = {"__name__": filename}
     exec(compile(source.replace(DECORATOR, "", 1), filename, "exec"), namespace)
     return namespace["kernel"]
 
 
-def compile_kernel(source: str, sig: tuple, cc: tuple, name: str = "kernel") -> str:
+def compile_kernel(kernel: Kernel, cc: tuple = SM_90) -> str:
     from numba import cuda
-    ptx, _ = cuda.compile_ptx(python_function(source, f"<halogrid cuda {name}>"), sig, cc=cc)
+    function = python_function(kernel.source, f"<halogrid cuda {kernel.name}>")
+    ptx, _ = cuda.compile_ptx(function, kernel.signature, cc=cc)
     return ptx
 
 
-def _timed(module: Module, cc: tuple) -> list[tuple]:
-    """(name, seconds, PTX lines) per kernel."""
-    rows = []
-    for name, source, sig in kernels(module):
-        start = time.perf_counter()
-        ptx = compile_kernel(source, sig, cc, name)
-        rows.append((name, time.perf_counter() - start, ptx.count("\n")))
-    return rows
+def try_compile(kernel: Kernel, cc: tuple = SM_90) -> tuple:
+    """(PTX or None, error text or None, seconds): picklable, for process pools."""
+    start = time.perf_counter()
+    try:
+        ptx, error = compile_kernel(kernel, cc), None
+    except Exception as exc:  # a typing or NVVM error is the result, not a crash
+        ptx, error = None, re.sub(r"\x1b\[[0-9;]*m", "", f"{type(exc).__name__}: {exc}")
+    return ptx, error, time.perf_counter() - start
+
+
+def failure_text(failed: list, total: int, lines: int = 12) -> str:
+    """'n of total kernels failed' and each (name, error)'s first `lines` lines."""
+    parts = [f"{len(failed)} of {total} CUDA kernels failed to compile to PTX:"]
+    for name, error in failed:
+        head = "\n    ".join(error.splitlines()[:lines])
+        parts.append(f"  {name}: {head}")
+    return "\n".join(parts)
 
 
 def main(argv: list[str]) -> int:
@@ -109,9 +144,13 @@ def main(argv: list[str]) -> int:
     module_name, func_name = argv[0].split(":")
     made = getattr(importlib.import_module(module_name), func_name)()
     pipeline = made if isinstance(made, Pipeline) else Pipeline(made)
-    for name, seconds, lines in _timed(as_module(pipeline), (9, 0)):
-        print(f"{name}  {seconds:.2f} s  {lines} PTX lines")
-    return 0
+    failed = 0
+    for k in kernels(as_module(pipeline)):
+        ptx, error, seconds = try_compile(k)
+        failed += error is not None
+        what = error.splitlines()[0] if error else f"{ptx.count(chr(10))} PTX lines"
+        print(f"{k.name}  {seconds:.2f} s  {what}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
