@@ -23,6 +23,7 @@ from halogrid.codegen.target import DETERMINISTIC_CHUNKS, get_target
 from halogrid.ir.graph import build_graph
 
 H, W = 37, 45  # not multiples of the chunk count: chunks of unequal length
+SHAPE = (H, W)
 
 
 # ---- the cases: (outputs, inputs, shapes, oracle values) -------------------------
@@ -48,7 +49,7 @@ def _np_tent_index(t, n):
     return i0.astype(np.int64), t - i0
 
 
-def lut_and_histogram(rng):
+def lut_and_histogram(rng, shape=SHAPE):
     """d[lut] of a tone curve (256 bins), and a soft 64-bin histogram of the image (a
     forward scatter): W6's two scatters."""
     inp = hg.ImageParam(hg.Float(32), 2, "inp")
@@ -65,8 +66,8 @@ def lut_and_histogram(rng):
     hist[b0] += 1.0 - f
     hist[b0 + 1] += f
     d = hg.propagate_adjoints(_seeded_sum(out, seed))
-    img = rng.random((H, W), dtype=np.float32)
-    s = rng.standard_normal((H, W)).astype(np.float32)
+    img = rng.random(shape, dtype=np.float32)
+    s = rng.standard_normal(shape).astype(np.float32)
     inputs = {"inp": img, "lut": np.linspace(0, 1, 256, dtype=np.float32), "seed": s}
     t = img.astype(np.float64)
     j, fa = _np_tent_index(t * 255.0, 256)
@@ -125,7 +126,7 @@ def _np_warp_adjoints(img, hom, seed):
     return d_img, d_hom
 
 
-def warp_adjoints(rng):
+def warp_adjoints(rng, shape=SHAPE):
     """W5's adjoints: d[inp] of a homography warp (four bilinear corners scattered per
     pixel) and d[H3] (every pixel adds into each of the 9 entries: nine fused
     reductions into fixed points, each privatised and folded in turn)."""
@@ -136,13 +137,13 @@ def warp_adjoints(rng):
     out = hg.Func("warped")
     out[y, x] = _bilinear_warp(inp, hom, y, x)
     d = hg.propagate_adjoints(_seeded_sum(out, seed))
-    img = rng.random((H, W), dtype=np.float32)
-    s = rng.standard_normal((H, W)).astype(np.float32)
+    img = rng.random(shape, dtype=np.float32)
+    s = rng.standard_normal(shape).astype(np.float32)
     c, sn = np.cos(0.1), np.sin(0.1)
     h3 = np.array([[c, -sn, 2.3], [sn, c, -1.7], [1e-3, -2e-3, 1.0]], np.float32)
     inputs = {"inp": img, "H3": h3, "seed": s}
     want = _np_warp_adjoints(img.astype(np.float64), h3.astype(np.float64), s)
-    return [d[inp], d[hom]], inputs, [(H, W), (3, 3)], list(want)
+    return [d[inp], d[hom]], inputs, [shape, (3, 3)], list(want)
 
 
 def _np_tents(t, n):
@@ -162,7 +163,7 @@ def _corner(t, n, k):
 GRID = (4, 5, 8)  # the bilateral grid: (H/16 + 2, W/16 + 2, 8 intensities)
 
 
-def grid_splat(rng):
+def grid_splat(rng, shape=SHAPE):
     """d[A] of a bilateral slice (each pixel reads 8 trilinear corners of grid A): the
     adjoint splats every pixel into the grid (W4's d A, one channel)."""
     guide = hg.ImageParam(hg.Float(32), 2, "guide")
@@ -177,10 +178,10 @@ def grid_splat(rng):
     out[y, x] = 0.0
     out[y, x] += wy * wx * wz * grid[cy, cx, cz]
     d = hg.propagate_adjoints(_seeded_sum(out, seed))
-    g = rng.random((H, W), dtype=np.float32)
-    s = rng.standard_normal((H, W)).astype(np.float32)
+    g = rng.random(shape, dtype=np.float32)
+    s = rng.standard_normal(shape).astype(np.float32)
     inputs = {"guide": g, "A": rng.random(GRID, dtype=np.float32), "seed": s}
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
     want = np.zeros(GRID)
     for iy, wy_ in _np_tents((yy + 0.5) / 16 - 0.5, GRID[0]):
         for ix, wx_ in _np_tents((xx + 0.5) / 16 - 0.5, GRID[1]):
@@ -189,7 +190,7 @@ def grid_splat(rng):
     return [d[grid]], inputs, [GRID], [want]
 
 
-def conv_kernel_adjoint(rng):
+def conv_kernel_adjoint(rng, shape=SHAPE):
     """d[k] of a 3x3 convolution through repeat_edge: every pixel adds into 9 values."""
     inp = hg.ImageParam(hg.Float(32), 2, "inp")
     k = hg.ImageParam(hg.Float(32), 2, "k")
@@ -200,11 +201,12 @@ def conv_kernel_adjoint(rng):
     out = hg.Func("conv")
     out[y, x] = hg.sum(clamped[y + r[0] - 1, x + r[1] - 1] * k[r[0], r[1]])
     d = hg.propagate_adjoints(_seeded_sum(out, seed))
-    img = rng.random((H, W), dtype=np.float32)
-    s = rng.standard_normal((H, W)).astype(np.float32)
+    img = rng.random(shape, dtype=np.float32)
+    s = rng.standard_normal(shape).astype(np.float32)
     inputs = {"inp": img, "k": np.full((3, 3), 1 / 9, np.float32), "seed": s}
     padded = np.pad(img.astype(np.float64), 1, mode="edge")
-    want = np.array([[np.sum(s * padded[i:i + H, j:j + W]) for j in range(3)]
+    h, w = shape
+    want = np.array([[np.sum(s * padded[i:i + h, j:j + w]) for j in range(3)]
                      for i in range(3)])
     return [d[k]], inputs, [(3, 3)], [want]
 
@@ -218,23 +220,23 @@ def _sum_of_squares(name):
     return loss, r
 
 
-def rfactor_loss(rng):
+def rfactor_loss(rng, shape=SHAPE):
     """A 0-D loss whose rows are rfactor'd into a parallel partial per row."""
     loss, r = _sum_of_squares("rf_loss")
     u = hg.Var("u")
     loss.update(0).rfactor(r[0], u).parallel(u)
-    img = rng.standard_normal((H, W)).astype(np.float32)
+    img = rng.standard_normal(shape).astype(np.float32)
     return [loss], {"inp": img}, [()], [np.sum(img.astype(np.float64) ** 2)]
 
 
-def auto_loss(rng):
+def auto_loss(rng, shape=SHAPE):
     """A 0-D loss the autoscheduler makes parallel over its outer RVar (privatised)."""
     loss, _ = _sum_of_squares("auto_loss")
-    img = rng.standard_normal((H, W)).astype(np.float32)
+    img = rng.standard_normal(shape).astype(np.float32)
     return [loss], {"inp": img}, [()], [np.sum(img.astype(np.float64) ** 2)]
 
 
-def atomic_scatter(rng):
+def atomic_scatter(rng, shape=SHAPE):
     """A user's atomic() parallel scatter: a 16-bin histogram weighted by the image."""
     inp = hg.ImageParam(hg.Float(32), 2, "inp")
     r = hg.RDom(inp)
@@ -242,7 +244,7 @@ def atomic_scatter(rng):
     hist[hg.Var("b")] = 0.0
     hist[hg.clamp(hg.i32(inp[r[0], r[1]] * 16.0), 0, 15)] += inp[r[0], r[1]]
     hist.update(0).atomic().parallel(r[0])
-    img = rng.random((H, W), dtype=np.float32)
+    img = rng.random(shape, dtype=np.float32)
     t = img.astype(np.float64)
     want = np.bincount(np.clip((img * 16).astype(np.int64), 0, 15).ravel(), t.ravel(), 16)
     return [hist], {"inp": img}, [(16,)], [want]
@@ -275,14 +277,15 @@ def _bits(results) -> list[tuple]:
     return [(r.dtype.str, r.shape, np.ascontiguousarray(r).tobytes()) for r in results]
 
 
-def _pipeline(name, rng):
-    """(Pipeline, its inputs, output shapes, oracle values) of case `name`. Inputs an
-    adjoint does not read (d[lut] is linear in lut) are left out."""
+def _pipeline(name, rng, shape=SHAPE, target="cpu"):
+    """(Pipeline, its inputs, output shapes, oracle values) of case `name` on images of
+    `shape`, auto-scheduled for `target` where the case is. Inputs an adjoint does not
+    read (d[lut] is linear in lut) are left out."""
     build, auto, _ = CASES[name]
-    outputs, inputs, shapes, want = build(rng)
+    outputs, inputs, shapes, want = build(rng, shape)
     p = hg.Pipeline(outputs)
     if auto:
-        p.auto_schedule()
+        p.auto_schedule(target)
     graph = build_graph(outputs)
     names = {str(i.name) for i in graph.inputs + graph.params}
     return p, {k: v for k, v in inputs.items() if k in names}, shapes, want

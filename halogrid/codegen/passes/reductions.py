@@ -71,7 +71,7 @@ def plan_reduction(func, stage, sched, const_extents, target) -> Reduction:
         return Reduction("plain", sched)
     op, rhs = found
     atomic_ok = op in ("+", "-") and not stage.values[0].type.is_bool and target.atomics
-    private = Reduction("rfactor", _privatised(sched, racing[0], target), op, rhs,
+    private = Reduction("rfactor", _privatised(sched, racing, target), op, rhs,
                         f"{racing[0]}.chunk")
     atomic = Reduction("atomic", sched, op, rhs)
     if not atomic_ok:
@@ -104,10 +104,15 @@ def _product(values) -> int:
     return out
 
 
-def _privatised(sched, loop: str, target):
-    """`loop` split into the target's chunk count (the caller's thread count, hg.threads,
-    where the target has none), the chunk loop factored and parallel."""
+def _privatised(sched, racing: list, target):
+    """The first racing loop split into the target's chunk count (the caller's thread
+    count, hg.threads, where the target has none), the chunk loop factored and
+    parallel; the other racing loops serial, since each chunk's iterations share its
+    private copy (a CUDA block's thread loops would race on it: lost updates)."""
     s = copy.deepcopy(sched)
+    loop = racing[0]
+    for other in racing[1:]:
+        s.kinds[other] = "serial"
     chunk = f"{loop}.chunk"
     pos = s.dims.index(loop)
     s.dims[pos:pos + 1] = [chunk, loop]
