@@ -272,9 +272,14 @@ def _numba_threads(n: int):
         numba.set_num_threads(before)
 
 
+def _tuple(results) -> tuple:
+    return results if isinstance(results, tuple) else (results,)
+
+
 def _bits(results) -> list[tuple]:
-    results = results if isinstance(results, tuple) else (results,)
-    return [(r.dtype.str, r.shape, np.ascontiguousarray(r).tobytes()) for r in results]
+    """Each output's dtype, shape and bytes: equal only when bitwise equal."""
+    return [(r.dtype.str, r.shape, np.ascontiguousarray(r).tobytes())
+            for r in _tuple(results)]
 
 
 def _pipeline(name, rng, shape=SHAPE, target="cpu"):
@@ -302,9 +307,9 @@ def parallel_launches(monkeypatch):
     assert numba.config.NUMBA_NUM_THREADS >= 2, "the thread-count comparison needs 2"
 
 
+@pytest.mark.usefixtures("parallel_launches")
 @pytest.mark.parametrize("name", list(CASES))
-def test_deterministic_runs_are_bitwise_equal_for_1_and_2_threads(name, rng,
-                                                                   parallel_launches):
+def test_deterministic_runs_are_bitwise_equal_for_1_and_2_threads(name, rng):
     p, inputs, shapes, want = _pipeline(name, rng)
     fn = p.compile("cpu", deterministic=True)
     runs = []
@@ -313,11 +318,9 @@ def test_deterministic_runs_are_bitwise_equal_for_1_and_2_threads(name, rng,
             runs.append(fn(shapes=shapes, **inputs))
     assert _bits(runs[1]) == _bits(runs[0]), "two runs with 2 threads differ"
     assert _bits(runs[2]) == _bits(runs[0]), "1 thread and 2 threads differ"
-    got = runs[0] if isinstance(runs[0], tuple) else (runs[0],)
     with _numba_threads(2):
-        default = p.compile("cpu")(shapes=shapes, **inputs)
-    default = default if isinstance(default, tuple) else (default,)
-    for i, (g, d, w) in enumerate(zip(got, default, want)):
+        default = _tuple(p.compile("cpu")(shapes=shapes, **inputs))
+    for i, (g, d, w) in enumerate(zip(_tuple(runs[0]), default, want)):
         scale = np.abs(w).max()
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * scale, err_msg=f"output {i}")
         np.testing.assert_allclose(g, d, rtol=1e-5, atol=1e-5 * scale, err_msg=f"output {i}")
@@ -360,9 +363,9 @@ def test_default_and_deterministic_modes_are_cache_entries_of_their_own(rng):
     assert "_hg_atomic_add(" not in _source(p, True)
 
 
+@pytest.mark.usefixtures("parallel_launches")
 @pytest.mark.parametrize("deterministic", [False, True])
-def test_a_privatised_inner_split_loop_with_a_tail_is_sized_by_its_factor(
-        deterministic, rng, parallel_launches):
+def test_a_privatised_inner_split_loop_with_a_tail_is_sized_by_its_factor(deterministic, rng):
     """parallel() on the inner loop of split(r.x, ro, ri, 4): its extent min(4, H - 4 ro)
     reads ro, so the private copies are sized by the factor (the chunk size let and
     the partials' allocation, before the loops, read no loop variable: a NameError
