@@ -21,8 +21,10 @@ Guarantees: `plan_reduction` picks how the update is lowered:
             cell) 61 -> 41 ms at 4 MP with shared copies; one add per cell costs more
             to set up and fold than the atomics save (2.8x);
   'rfactor' rfactor(r, u), or private accumulators: the racing loop is split into
-            hg.threads chunks and factored. An intermediate buffer with one extra,
-            outermost dimension (the factored loop) is set to op's identity, the update writes
+            Target.chunks() chunks (hg.threads on the CPU, DETERMINISTIC_CHUNKS in
+            deterministic mode) and factored, any other racing loop made serial. An
+            intermediate buffer with one extra, outermost dimension (the factored
+            loop) is set to op's identity, the update writes
             intermediate[u, a] instead of f[a], and a FoldPartials folds the
             intermediate into f after the loop: f[a] = f[a] op intermediate[u, a].
 `rfactor_parts` builds (before, core, after) for the 'rfactor' mode.
