@@ -117,14 +117,14 @@ def test_flow_warp_adjoints_scatter_into_the_image(schedule, rng):
     assert d_flow.shape == (H, W, 2)
 
 
-@pytest.mark.parametrize("schedule", SCHEDULES)
-def test_bilateral_grid_adjoint_of_the_guide(schedule, rng):
-    """Through the slice (a scatter into the grid) and the splat (a gather of it)."""
+def test_bilateral_grid_adjoint_of_the_guide(rng):
+    """Through the slice (a scatter into the grid) and the splat (a gather of it),
+    auto-scheduled only: the simulator takes 4 s a run of its 11 kernels."""
     inp = hg.ImageParam(hg.Float(32), 2, "inp")
     _, out = bilateral_grid(inp)
     img = rng.random((H, W), dtype=np.float32)
     s = rng.standard_normal((H, W)).astype(np.float32)
-    same(_gradients(out, [inp], schedule), rtol=1e-4, atol=1e-5, inp=img, seed=s)
+    same(_gradients(out, [inp], "auto"), rtol=1e-4, atol=1e-5, inp=img, seed=s)
 
 
 def test_tuple_func_adjoints_per_element(rng):
