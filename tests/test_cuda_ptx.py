@@ -113,15 +113,15 @@ def _abi_params(sig: tuple) -> list[str]:
 
 
 def check_module(module, inputs: dict, shapes, compile_ptx) -> list:
-    """The module's kernels: signatures vs the driver's launches, then PTX checks.
-    Returns the kernels (ptx.Kernel)."""
+    """The module's kernels (ptx.Kernel), checked: PTX for sm_90 with the signature's
+    parameters, then the signatures against the driver's launches."""
     found = ptx.kernels(module)
-    driver = _DriverTypes(module)
-    driver(shapes=shapes, **inputs)
-    assert driver.launched == {k.name: k.signature for k in found}
     for k, text in zip(found, compile_ptx(found)):
         assert ".target sm_90" in text, k.name
         assert _entry_params(text) == _abi_params(k.signature), k.name
+    driver = _DriverTypes(module)
+    driver(shapes=shapes, **inputs)
+    assert driver.launched == {k.name: k.signature for k in found}
     return found
 
 
