@@ -14,6 +14,8 @@ loop raises a ScheduleError here; what needs the consumer's final schedule
 
 from __future__ import annotations
 
+import copy
+
 from typing import TYPE_CHECKING, TypeVar, Union
 
 from .. import errors
@@ -337,7 +339,14 @@ def _apply(receiver, name: str, body, *args, extra: tuple = ()):
     or a Stage) names; error messages show the call as `name(*args)`, Nones left out."""
     func, index = _receiver(receiver)
     shown = [a for a in args if a is not None]
-    body(_Target(func, index, _text(name, *shown)), *args, *extra)
+    target = _Target(func, index, _text(name, *shown))
+    before = copy.deepcopy(target.s)
+    try:
+        body(target, *args, *extra)
+    except errors.ScheduleError:  # a refused directive leaves the schedule as it was
+        vars(target.s).clear()
+        vars(target.s).update(vars(before))
+        raise
     return receiver
 
 

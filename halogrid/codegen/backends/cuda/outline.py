@@ -311,10 +311,35 @@ def _bound(e: Expr, upper: bool) -> int | None:
             known = [v for v in (a, b) if v is not None]
             return (min if upper else max)(known) if known else None
         return None if a is None or b is None else (max(a, b) if upper else min(a, b))
-    e = simplify(e)
-    if isinstance(e, Const) and not e.type.is_float:
-        return int(e.value)
-    return None
+    terms = _linear(e)
+    if terms is None or any(coef for atom, coef in terms.items() if atom is not None):
+        return None
+    return terms.get(None, 0)
+
+
+def _linear(e: Expr) -> dict | None:
+    """e as {id(atom): integer coefficient} (None: the constant term), atoms being the
+    non-linear subexpressions (Vars, products of two of them...; interned, so equal
+    atoms are one object); None for floats."""
+    if isinstance(e, Const):
+        return None if e.type.is_float else {None: int(e.value)}
+    if isinstance(e, Binary) and e.op in ("+", "-"):
+        a, b = _linear(e.a), _linear(e.b)
+        if a is None or b is None:
+            return None
+        sign = 1 if e.op == "+" else -1
+        out = dict(a)
+        for atom, coef in b.items():
+            out[atom] = out.get(atom, 0) + sign * coef
+        return out
+    if isinstance(e, Binary) and e.op == "*" and isinstance(e.b, Const):
+        a = _linear(e.a)
+        if a is None or e.b.type.is_float:
+            return None
+        return {atom: coef * int(e.b.value) for atom, coef in a.items()}
+    if e.type.is_float:
+        return None
+    return {id(e): 1}
 
 
 def _sized_allocations(s: Stmt, lets: dict) -> Stmt:
