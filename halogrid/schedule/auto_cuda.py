@@ -14,8 +14,8 @@ Where Funcs are computed (Funcs the user placed, outputs and autodiff's
     Func read at many points otherwise (over an RDom, by several consumers) is
     stored at root;
   * an inline reduction (hg.sum & co) read at one point by one pure consumer is
-    computed at that consumer's innermost gpu_thread loop: in each thread's local
-    memory, never in a global buffer.
+    computed at that consumer's innermost loop, inside its gpu_thread loops: in each
+    thread's local memory, never in a global buffer.
 How each stored definition runs:
   * its loops to tile: its pure dims (in an update, those that are race-free), less
     the narrow ones: dims at most NARROW wide, because the definition clamps them to
@@ -26,12 +26,14 @@ How each stored definition runs:
     outermost gpu_blocks; more: the outer ones fused into one block axis first. Block
     loops outermost, thread loops next, every other loop (narrow dims, RVars)
     serially inside each thread;
-  * an associative update with no such dim (a loss, d k, d H3, a histogram): into at
-    most RFACTOR_CELLS cells, its RVars are fused, split by CHUNK and rfactored, the
-    factored loop gpu_blocks (one partial per block, merged after the loop) and the
-    update's narrow pure dims that block's threads; into more cells or a number known
-    only at run time (a warp's or a splat's scatter), atomic() and its wide RVars
-    tiled (the CUDA backend privatises the adds in shared memory where it can);
+  * an associative update that sums more large dims than it writes: a scatter-add
+    (a histogram, a LUT's adjoint, a warp's or a splat's) gets atomic() and its wide
+    RVars tiled, the few-cell ones privatised per block in shared memory by the CUDA
+    backend (contention stays inside a block); a reduction into its own pure dims and
+    fixed points (a loss, d k, d H3) or another into at most RFACTOR_CELLS cells has its
+    RVars fused, split by CHUNK and rfactored, the factored loop gpu_blocks (one
+    partial per block, merged after the loop) and its narrow pure dims that block's
+    threads;
   * anything else (a scan, a single-point update) runs as written.
 Definitions the user scheduled are left alone; a plan the directives refuse is
 undone as a whole (the default schedule is always valid).
@@ -49,8 +51,8 @@ from ..ir.interval import UNBOUNDED, Interval, bounds_of
 from ..ir.simplify import simplify
 from ..ir.visit import collect
 from .auto import _customised, _data_dependent, _small_constant_domain
-from .defaults import is_stored
-from .directives import Stage, schedule_of
+from .defaults import is_stored, schedule_of
+from .directives import Stage
 from .legality import MAX_GPU_THREADS, associative_op, race_reason
 from .state import stage_schedule
 
@@ -75,11 +77,12 @@ def auto_schedule_cuda(outputs) -> None:
         elif where is not None:
             placed[id(f)] = (f,) + where
     square = {id(consumer) for _, kind, consumer in placed.values() if kind == "shared"}
-    for f in graph.funcs:
-        if id(f) not in placed and is_stored(f, graph.outputs):
+    for f in graph.funcs:   # a Func the user computes inside another keeps its loops
+        if (id(f) not in placed and is_stored(f, graph.outputs)
+                and schedule_of(f).compute != "at"):
             _schedule_stages(f, widths, STENCIL_TILE if id(f) in square else TILE_2D)
     for f, kind, consumer in placed.values():
-        loop = _innermost(consumer, "gpu_block" if kind == "shared" else "gpu_thread")
+        loop = _home(consumer, kind)
         if loop is not None:
             f.compute_at(consumer, loop)
             continue
@@ -92,8 +95,8 @@ def auto_schedule_cuda(outputs) -> None:
 
 def _placement(f, graph):
     """'root', ('shared', consumer), ('local', consumer) or None (as the default)."""
-    if (schedule_of(f).compute is not None or f.root_by_default or f.kind == "extern"
-            or any(f is o for o in graph.outputs)):
+    if (schedule_of(f).compute is not None or f.kind == "extern"  # the user's, or root
+            or any(f is o for o in graph.outputs)):                 # by default (adjoints)
         return None
     reads = _reads_of(f, graph)
     if len(f.definitions) > 1:
@@ -140,11 +143,17 @@ def _cost(f) -> int:
     return len(collect(tuple(f.definitions[0].values), (Binary, Call, Select, Intrinsic)))
 
 
-def _innermost(consumer, kind: str):
-    """The innermost loop of `kind` in consumer's pure definition, or None."""
+def _home(consumer, kind: str):
+    """The loop of consumer's pure definition a producer placed `kind` is computed at:
+    for 'shared', its innermost gpu_block loop (one tile per block); for 'local', its
+    innermost loop, inside its gpu_thread loops (a point per iteration, so the buffer
+    has a constant size); None where the consumer has no such loops."""
     s = consumer.definitions[0].schedule
-    loops = [] if s is None else [n for n in s.dims if s.kinds.get(n) == kind]
-    return loops[-1] if loops else None
+    kinds = [] if s is None else [s.kinds.get(n) for n in s.dims]
+    if kind == "local":
+        return s.dims[-1] if "gpu_thread" in kinds else None
+    blocks = [n for n, k in zip(s.dims, kinds) if k == "gpu_block"] if kinds else []
+    return blocks[-1] if blocks else None
 
 
 # ---- narrow dims ------------------------------------------------------------------------
@@ -218,11 +227,10 @@ def _scope(d, dims: dict) -> dict:
     return scope
 
 
-def _is_narrow(f, d, k: int, widths) -> bool:
-    w = widths[id(f)].get(k)
-    if w is None:
-        w = _guarded_width(d, k)
-    return w is not None and w <= NARROW
+def _width(f, d, k: int, widths) -> int | None:
+    """The width of f's dim k where narrow (its Func's, or clamped in definition d)."""
+    w = widths[id(f)].get(k) or _guarded_width(d, k)
+    return w if w is not None and w <= NARROW else None
 
 
 # ---- the launch grid of each definition --------------------------------------------------
@@ -232,7 +240,7 @@ def _schedule_stages(f, widths, tile2d) -> None:
         return  # its definition only stands in for the reads of user code
     if f.dimensions() > 0 and not _customised(f, 0):
         d = f.definitions[0]
-        wide = [a.name for k, a in enumerate(d.args) if not _is_narrow(f, d, k, widths)]
+        wide = [a.name for k, a in enumerate(d.args) if _width(f, d, k, widths) is None]
         _attempt(f, 0, lambda: _grid(f, wide or [a.name for a in d.args], tile2d))
     for i in range(1, len(f.definitions)):
         if not _customised(f, i):
@@ -247,15 +255,15 @@ def _schedule_update(f, index: int, widths) -> None:
     rvars = {rv.name: rv for r in d.rdoms for rv in (RVar(r, k) for k in range(r.dimensions()))}
     free = [n for n in stage_schedule(f, index).dims
             if race_reason(f, d, frozenset([n])) is None]
-    thin = [n for n in free if n in pure and _is_narrow(f, d, pure[n], widths)]
+    thin = [n for n in free if n in pure and _width(f, d, pure[n], widths)]
     wide = [n for n in free if n not in thin and (n in pure or _large(rvars[n]))]
     summed = [rv for n, rv in rvars.items() if n not in free and _large(rv)]
     found = associative_op(f, d)
     if found is not None and rvars and (len(summed) > len(wide) or not wide):
-        plan = _reduction(f, d, found[0], widths)
         racing = [rv for n, rv in rvars.items() if n not in free]
-        if plan is not None and racing and _attempt(
-                f, index, lambda: plan(stage, racing, thin, pure, widths)):
+        threads = math.prod(_width(f, d, pure[n], widths) for n in thin)
+        plan = _reduction(f, d, found[0], widths, racing, thin, threads)
+        if plan is not None and racing and _attempt(f, index, lambda: plan(stage)):
             return
     if wide and _attempt(f, index, lambda: _grid(stage, wide, TILE_2D)):
         return
@@ -273,16 +281,18 @@ def _large(rv) -> bool:
         b.op in ("min", "max") for b in collect((rv.extent,), Binary))
 
 
-def _reduction(f, d, op: str, widths):
-    """_factor for a reduction into few cells (or into its own pure dims and fixed
-    points), _scatter for an add into many or an unknown number; else None."""
-    if not any(collect((a,), (RVar, Call)) for a in d.args):
-        return _factor
+def _reduction(f, d, op: str, widths, racing, thin, threads):
+    """The plan of a reduction over RVars `racing`: _scatter for a data-dependent add
+    (into few cells the CUDA backend privatises it per block in shared memory, into
+    many the adds rarely collide), else _factor where it writes its own pure dims and
+    fixed points or few cells; None for anything else (a min/max into many cells)."""
+    scatter = any(collect((a,), (RVar, Call)) for a in d.args)
+    if scatter and op in ("+", "-") and not d.values[0].type.is_bool:
+        return lambda stage: _scatter(stage, racing)
     cells = _cells(f, d, widths)
-    if cells is not None and cells <= RFACTOR_CELLS:
-        return _factor
-    if op in ("+", "-") and not d.values[0].type.is_bool:
-        return _scatter
+    if not scatter or cells is not None and cells <= RFACTOR_CELLS:
+        return lambda stage: _factor(stage, racing, thin if threads <= MAX_GPU_THREADS
+                                     else [])
     return None
 
 
@@ -336,9 +346,7 @@ def _mark(stage, blocks: list, threads: list) -> None:
 
 def _cells(f, d, widths) -> int | None:
     """How many cells an update writes, where its left side is bounded by constants."""
-    dims = widths[id(f)]
-    scope = _scope(d, {k: w for k in range(len(d.args)) if (w := dims.get(k)
-                                                            or _guarded_width(d, k))})
+    scope = _scope(d, {k: w for k in range(len(d.args)) if (w := _width(f, d, k, widths))})
     total = 1
     for a in d.args:
         if not collect((a,), (Var, RVar, Call)):
@@ -350,9 +358,9 @@ def _cells(f, d, widths) -> int | None:
     return total
 
 
-def _factor(stage, rvars, thin, pure, widths) -> None:
+def _factor(stage, rvars, thin) -> None:
     """A reduction into few cells: its RVars fused, split by CHUNK and factored; one
-    partial per gpu_block iteration, the narrow pure dims as that block's threads."""
+    partial per gpu_block iteration, the narrow pure dims `thin` that block's threads."""
     f = stage.func
     names = [rv.name for rv in rvars]
     fused = names[-1]
@@ -366,14 +374,11 @@ def _factor(stage, rvars, thin, pure, widths) -> None:
               if n not in thin and n not in (part, inner)]
     stage.reorder(*reversed([part] + thin + others + [inner]))
     stage.gpu_blocks(part)
-    d = f.definitions[stage.index]
-    threads = math.prod(_guarded_width(d, pure[n]) or widths[id(f)].get(pure[n], NARROW)
-                        for n in thin)
-    if thin and threads <= MAX_GPU_THREADS:
+    if thin:
         stage.gpu_threads(*reversed(thin))
 
 
-def _scatter(stage, rvars, *_) -> None:
+def _scatter(stage, rvars) -> None:
     """A scatter into many cells: atomic adds, its wide RVars (not a few constant
     taps or corners) tiled, the others serial in each thread."""
     stage.atomic()
