@@ -1,7 +1,7 @@
 """The callable a Pipeline compiles to for target='cuda'.
 
-Invariants: NumPy inputs are copied to the device once per call and the outputs
-come back as NumPy arrays; when any input is a device array (a numba device array,
+Invariants: NumPy inputs are copied to the device once per call (into buffers kept
+per input and shape) and the outputs come back as NumPy arrays; when any input is a device array (a numba device array,
 or any __cuda_array_interface__ producer such as a torch CUDA tensor, used zero
 copy), the outputs come back as numba device arrays and nothing is synchronised.
 A device array gets the same dtype/ndim InputErrors as a NumPy array. Calls on one
@@ -61,10 +61,10 @@ class CudaCompiledPipeline(CompiledPipeline):
         return super()._bind_array(inp, kwargs)
 
     def _execute(self, args: list, shapes, check, wrap_launch):
-        from numba import cuda
         ws = self.workspace
-        args = [cuda.to_device(a, stream=ws.stream) if isinstance(a, np.ndarray) else a
-                for a in args] + [CUDA_CHUNKS]
+        ws.fresh_outputs = self._device_in
+        args = [ws.upload(i, a) if isinstance(a, np.ndarray) else a
+                for i, a in enumerate(args)] + [CUDA_CHUNKS]
         launch = ws.launch if wrap_launch is None else wrap_launch(ws.launch)
         return self.module.run(*args, launch, ws.alloc, ws.fill, check)
 

@@ -2,9 +2,11 @@
 and the checks that the CUDA target can run at all.
 
 Invariants: every launch and copy goes on one stream per call (the caller's, or
-the default stream); `Workspace.alloc` hands out a fresh device buffer for an
-output and, for an intermediate, the one it handed out for the same storage, shape
-and type on an earlier call (so intermediates are allocated once per shape).
+the default stream); `Workspace.alloc` hands out, for an intermediate, the buffer it
+handed out for the same storage, shape and type on an earlier call (so intermediates
+are allocated once per shape), and the same for an output unless `fresh_outputs`
+(outputs returned as device arrays belong to the caller); `Workspace.upload` copies
+a NumPy input into a device buffer kept per input, shape and type in the same way.
 Grid extents are capped at CUDA's limits: kernels stride their block loops, so a
 smaller grid still runs every iteration.
 """
@@ -78,16 +80,26 @@ class Workspace:
     def __init__(self):
         self.buffers: dict = {}
         self.stream = None
+        self.fresh_outputs = True
 
     def alloc(self, storage: str, shape: tuple, dtype, output: bool = False):
         from numba import cuda
         key = (storage, tuple(shape), np.dtype(dtype).str)
-        if output or key not in self.buffers:
-            buf = cuda.device_array(tuple(shape), dtype, stream=self.stream)
-            if output:
-                return buf
-            self.buffers[key] = buf
+        if output and self.fresh_outputs:
+            return cuda.device_array(tuple(shape), dtype, stream=self.stream)
+        if key not in self.buffers:
+            self.buffers[key] = cuda.device_array(tuple(shape), dtype, stream=self.stream)
         return self.buffers[key]
+
+    def upload(self, index: int, array: np.ndarray):
+        """`array` on the device, in the buffer this input used last time if it fits."""
+        from numba import cuda
+        key = (f"input{index}", array.shape, array.dtype.str)
+        if key not in self.buffers:
+            self.buffers[key] = cuda.device_array(array.shape, array.dtype, stream=self.stream)
+        buf = self.buffers[key]
+        buf.copy_to_device(np.ascontiguousarray(array), stream=self.stream)
+        return buf
 
     def fill(self, buffer, value) -> None:
         if buffer.size == 0:
