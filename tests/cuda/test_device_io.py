@@ -161,8 +161,8 @@ def test_launches_go_on_the_callers_stream(rng):
 
 @pytest.mark.gpu
 def test_torch_cuda_tensors_are_used_zero_copy(rng):
-    torch = pytest.importorskip("torch")  # the test extra installs it
-    assert torch.cuda.is_available(), "a GPU machine without torch CUDA"
+    import torch  # the test extra's; a GPU machine needs its CUDA build
+    assert torch.cuda.is_available(), "torch has no CUDA on this GPU machine"
     _, _, outs = _blur_and_total()
     fn = hg.Pipeline(outs).compile(target="cuda")
     a = _image(rng, (64, 96))
@@ -186,7 +186,8 @@ _CACHED_RUN = textwrap.dedent("""
     fn = hg.Pipeline(blur).compile(target="cuda")
     out = fn(inp=np.ones((64, 64), np.float32))
     assert np.allclose(out, 1.0)
-    kernels = [k for k in vars(fn.module).values() if hasattr(k, "stats")]
+    kernels = [k for n, k in vars(fn.module).items() if n.startswith("kernel_")]
+    assert kernels and all(hasattr(k, "stats") for k in kernels)
     print(sum(sum(k.stats.cache_hits.values()) for k in kernels),
           sum(sum(k.stats.cache_misses.values()) for k in kernels))
 """)
