@@ -256,3 +256,56 @@ def test_rdom_with_where_sums_a_disk(rng):
     want = sum(p[2 + i:2 + i + H, 2 + j:2 + j + W]
                for i in range(-2, 3) for j in range(-2, 3) if i * i + j * j <= 4)
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_rfactor_column_sums_fold_their_partials(rng):
+    """col[x] = sum over rows, split by 4 and rfactor'd over the row blocks (a gpu
+    block loop): the partials fold in a device kernel."""
+    ro, ri, u = hg.Var("ro"), hg.Var("ri"), hg.Var("u")
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    r = hg.RDom([(0, inp.height())])
+    col = hg.Func("col")
+    col[x] = 0.0
+    col[x] += inp[r[0], x]
+    out = hg.Func("centered")
+    out[y, x] = inp[y, x] - col[x] / hg.f32(inp.height())
+    col.update(0).split(r[0], ro, ri, 4).rfactor(ro, u).gpu_blocks(u)
+    img = rng.random((H + 3, W), dtype=np.float32)  # 11 rows: a tail block
+    (got,) = same(out, inp=img)
+    np.testing.assert_allclose(got, img - img.astype(np.float64).mean(0), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_extern_numpy_stage_between_gpu_stages(rng):
+    """hg.extern's NumPy function runs on the host between device stages."""
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    doubled = hg.Func("doubled")
+    doubled[y, x] = inp[y, x] * 2.0
+
+    def row_cumsum(origin, shape, a, a_origin):
+        rows = slice(origin[0] - a_origin[0], origin[0] - a_origin[0] + shape[0])
+        cols = slice(origin[1] - a_origin[1], origin[1] - a_origin[1] + shape[1])
+        return np.cumsum(a[rows], axis=1, dtype=np.float32)[:, cols]
+    e = hg.extern("cumsum", row_cumsum, inputs=[doubled], type=hg.Float(32), dims=2,
+                  region=lambda box: [[box[0], (0, inp.width())]])
+    out = hg.Func("shifted")
+    out[y, x] = e[y, x] + 1.0
+    img = rng.random((H, W), dtype=np.float32)
+    (got,) = same(out, inp=img)
+    np.testing.assert_allclose(got, np.cumsum(img * 2.0, axis=1) + 1.0, rtol=1e-5)
+
+
+def test_buffer_and_typed_params(rng):
+    """A concrete hg.Buffer (uploaded for each call), an Int(32) and a Float(64) Param."""
+    weights = rng.random(W, dtype=np.float32)
+    wb = hg.Buffer(weights, name="weights")
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    shift = hg.Param(hg.Int(32), "shift", 1)
+    scale = hg.Param(hg.Float(64), "scale", 0.5)
+    c = hg.BoundaryConditions.repeat_edge(inp)
+    out = hg.Func("weighted")
+    out[y, x] = hg.f32(hg.f64(c[y, x + shift] * wb[x]) * scale)
+    img = rng.random((H, W), dtype=np.float32)
+    (got,) = same(out, inp=img, shift=2, scale=0.25)
+    shifted = img[:, np.minimum(np.arange(W) + 2, W - 1)]
+    np.testing.assert_allclose(got, shifted * weights * 0.25, rtol=1e-6)
