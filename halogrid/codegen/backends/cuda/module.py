@@ -43,7 +43,9 @@ from halogrid.codegen.backends.cuda.intrinsics import (_hg_ceil32, _hg_ceil64, _
 _STRIDES = {"block": ("cuda.blockIdx.{a}", "cuda.gridDim.{a}"),
             "thread": ("cuda.threadIdx.{a}", "cuda.blockDim.{a}"),
             "grid": ("cuda.grid(1)", "cuda.gridsize(1)"),
-            "rank": ("{rank}", "{ranks}")}
+            "rank": ("{rank}", "{ranks}"),
+            "spread": ("cuda.blockIdx.{a} * cuda.blockDim.{a} + cuda.threadIdx.{a}",
+                       "cuda.gridDim.{a} * cuda.blockDim.{a}")}
 _ROUNDING = ("floor", "ceil", "round")
 
 

@@ -40,6 +40,7 @@ from .nodes import Barrier, OnFirstThread
 from .privatise import privatise, scatter_target
 
 MAX_THREADS = 1024
+SPREAD = 128        # threads per block of a kernel whose schedule has block loops only
 GPU_KINDS = ("gpu_block", "gpu_thread", "gpu_grid")
 AXES = "xyz"
 
@@ -134,7 +135,11 @@ class _Outliner:
         threads: list = [[], [], []]  # per axis: the thread loops' constant bounds or None
         lets = {t.var.name: t.value for t in walk(nest) if isinstance(t, Let)}
         body = _map_threads(body, threads, lets)
-        if grid or _has_threads(body):
+        if grid and not _has_threads(body):  # one thread per block would idle the GPU
+            body = _spread(body)
+            grid[0] = simplify((grid[0] + SPREAD - 1) / SPREAD)
+            threads[0].append(SPREAD)
+        elif grid or _has_threads(body):
             body = _block_level(body)
             target = scatter_target(body, self.allocations)
             if target is not None:
@@ -204,6 +209,18 @@ def _map_blocks(s: Stmt, grid: list) -> Stmt:
     return s
 
 
+def _spread(s: Stmt) -> Stmt:
+    """The x block loop of a kernel without thread loops strided over every thread of
+    the grid instead (kind spread.x): its iterations are independent, as a block loop's."""
+    if isinstance(s, For) and s.kind == "block.x":
+        return replace(s, kind="spread.x")
+    if isinstance(s, For):
+        return replace(s, body=_spread(s.body))
+    if isinstance(s, Block):
+        return Block(s.stmts[:-1] + (_spread(s.stmts[-1]),))
+    return s
+
+
 def _map_threads(s: Stmt, threads: list, lets: dict) -> Stmt:
     """Number each outermost chain of gpu_thread loops (innermost = x), recording each
     one's constant extent bound (or None) in `threads` per axis; gpu loops inside a
@@ -223,20 +240,38 @@ def _map_threads(s: Stmt, threads: list, lets: dict) -> Stmt:
 
 
 def _thread_chain(s: For, threads: list, chain: list, lets: dict) -> Stmt:
+    """Map s and the gpu_thread loops nested right inside it (through Lets and guards
+    without an else, which licm puts around inner loops) onto thread axes."""
     depth = len(chain)
     chain.append(s)
-    inner = s.body
-    lets_here: tuple = ()
-    if isinstance(inner, Block) and inner.stmts and all(isinstance(t, Let)
-                                                        for t in inner.stmts[:-1]):
-        lets_here, inner = inner.stmts[:-1], inner.stmts[-1]
-    if isinstance(inner, For) and inner.kind == "gpu_thread" and len(chain) < 3:
-        body = block(*lets_here, _thread_chain(inner, threads, chain, lets))
+    inner = _next_in_chain(s.body)
+    if inner is not None and len(chain) < 3:
+        body = _replace_in_chain(s.body, _thread_chain(inner, threads, chain, lets))
     else:
         body = _serial_gpu(s.body)
     axis = len(chain) - 1 - depth
     threads[axis].append(_upper_const(s.extent, lets))
     return replace(s, kind=f"thread.{AXES[axis]}", body=body)
+
+
+def _next_in_chain(s: Stmt) -> For | None:
+    if isinstance(s, For):
+        return s if s.kind == "gpu_thread" else None
+    if isinstance(s, Block) and s.stmts and all(isinstance(t, Let) for t in s.stmts[:-1]):
+        return _next_in_chain(s.stmts[-1])
+    if isinstance(s, IfThenElse) and s.else_case is None:
+        return _next_in_chain(s.then_case)
+    return None
+
+
+def _replace_in_chain(s: Stmt, mapped: For) -> Stmt:
+    """s with its chain's next loop (_next_in_chain) replaced by `mapped`, and every
+    statement beside it, Lets only, kept."""
+    if isinstance(s, For):
+        return mapped
+    if isinstance(s, Block):
+        return Block(s.stmts[:-1] + (_replace_in_chain(s.stmts[-1], mapped),))
+    return IfThenElse(s.cond, _replace_in_chain(s.then_case, mapped))
 
 
 def _serial_gpu(s: Stmt) -> Stmt:
