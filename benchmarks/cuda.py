@@ -28,6 +28,7 @@ from benchmarks.cuda_cell import CUDA_SYSTEMS, SIZES, inputs_at, size_label, siz
 from benchmarks.workloads import WORKLOADS
 
 BUDGET_S = 285.0
+DRY_BUDGET_S = 1800.0  # the simulator runs a W4 gradient at 32x32 in ~1 min
 CELL_TIMEOUT_S = 180.0
 MIN_CELL_S = 10.0  # a cell is skipped when less than this is left of the budget
 PACKAGES = ("numpy", "numba", "numba-cuda", "cuda-bindings", "torch", "jax", "jaxlib",
@@ -46,11 +47,14 @@ def parse(argv=None):
     p.add_argument("--systems", type=run._csv, default=list(CUDA_SYSTEMS))
     p.add_argument("--dry", action="store_true",
                    help="one timed call per function, small copy probe; exit 1 on a failed cell")
-    p.add_argument("--budget-s", type=float, default=BUDGET_S,
-                   help="wall-clock budget of the whole run; later cells are skipped")
+    p.add_argument("--budget-s", type=float, default=None,
+                   help=f"wall-clock budget of the whole run, later cells skipped "
+                        f"(default {BUDGET_S:.0f} s; {DRY_BUDGET_S:.0f} s with --dry)")
     p.add_argument("--out", default=run.RESULTS_DIR)
     args = p.parse_args(argv)
     args.sizes = args.sizes or (["tiny"] if args.dry else ["S1", "S4"])
+    if args.budget_s is None:
+        args.budget_s = DRY_BUDGET_S if args.dry else BUDGET_S
     for given, allowed in ((args.sizes, SIZES), (args.workloads, WORKLOADS),
                            (args.systems, CUDA_SYSTEMS)):
         unknown = set(given) - set(allowed)
