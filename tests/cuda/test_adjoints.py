@@ -8,6 +8,7 @@ import pytest
 
 import halogrid as hg
 from cuda_compare import same, seeded_loss
+from halogrid.schedule.state import stage_schedule
 from test_forward import BOUNDARIES, GRID, H, W, _flow_warp, bilateral_grid
 
 x, y = hg.Var("x"), hg.Var("y")
@@ -158,3 +159,30 @@ def test_zero_dimensional_loss_and_its_gradient(schedule, rng):
     np.testing.assert_allclose(d_inp, 3.0 * img, rtol=1e-6)
     np.testing.assert_allclose(d_gain, np.sum(img.astype(np.float64) ** 2), rtol=1e-5)
     np.testing.assert_allclose(value, 1.5 * d_gain, rtol=1e-5)
+
+
+def test_hand_gpu_scheduled_adjoints_match_the_unscheduled_ones(rng):
+    """d[inp] gpu_tile'd, d[k]'s reduction over the image rfactor'd over rows into
+    gpu blocks: the adjoints are ordinary Funcs, scheduled like any other."""
+    xo, yo, xi, yi, u = (hg.Var(n) for n in ("xo", "yo", "xi", "yi", "u"))
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    k = hg.ImageParam(hg.Float(32), 2, "k")
+    seed = hg.ImageParam(hg.Float(32), 2, "seed")
+    c = hg.BoundaryConditions.mirror_image(inp)
+    r = hg.RDom([(0, 3), (0, 3)])
+    out = hg.Func("conv")
+    out[y, x] = hg.sum(c[y + r[0] - 1, x + r[1] - 1] * k[r[0], r[1]])
+    d = hg.propagate_adjoints(seeded_loss(out, seed))
+    img = rng.random((H, W), dtype=np.float32)
+    inputs = {"inp": img, "k": rng.random((3, 3), dtype=np.float32),
+              "seed": rng.standard_normal((H, W)).astype(np.float32)}
+    plain = same([d[inp], d[k]], **inputs)
+    row, col = d[inp].args()
+    d[inp].gpu_tile(col, row, xo, yo, xi, yi, 4, 4)
+    image_rows = stage_schedule(d[k], 1).dims[2]   # d_k[_d0, _d1] += ... over rows, cols
+    d[k].update(0).rfactor(image_rows, u).gpu_blocks(u)
+    scheduled = same([d[inp], d[k]], **inputs)
+    source = hg.Pipeline([d[inp], d[k]]).source(target="cuda")
+    assert "cuda.threadIdx.y" in source and "_rf" in source  # the tile, the partials
+    for got, want in zip(scheduled, plain):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
