@@ -208,3 +208,20 @@ def test_memory_counter_bookkeeping(monkeypatch):
     assert (numba_memory.live_bytes(), numba_memory.peak_bytes()) == (5, 15)
     numba_memory.reset_peak()
     assert numba_memory.peak_bytes() == 5
+
+
+def test_memory_counter_installs_as_numbas_manager():
+    """Without a GPU: the plugin class is accepted and counts a release queued through
+    its deallocation queue (a fresh process: the manager is numba's global state)."""
+    code = ("from benchmarks import numba_memory as m\n"
+            "assert m.install() is None\n"
+            "import logging\n"
+            "from numba.cuda.cudadrv import driver\n"
+            "driver._logger = logging.getLogger('numba.cuda')  # set by driver init (GPU)\n"
+            "manager = driver._memory_manager(context=None)\n"
+            "m._allocated(4096, 100)\n"
+            "manager.deallocations.add_item(lambda handle: None, 4096, 100)\n"
+            "print(m.live_bytes(), m.peak_bytes())\n")
+    proc = _python(["-c", code])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "100"]
