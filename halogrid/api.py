@@ -25,14 +25,16 @@ from .ir.func import Func
 # ---- Func methods -------------------------------------------------------------
 
 def realize(self, shape: Sequence[int] | None = None, target: str = "cpu",
-            **inputs) -> np.ndarray | tuple[np.ndarray, ...]:
+            deterministic: bool = False, **inputs) -> np.ndarray | tuple[np.ndarray, ...]:
     """Compile (cached) and run over `shape` (NumPy order; [] for a 0-D Func), with
     ImageParams and Params passed by name. Returns an array, or a tuple of arrays
     for a tuple Func. Without `shape`, the shape of the first ImageParam bound.
 
     >>> blur.realize([480, 640], inp=image)
+    >>> blur.realize([480, 640], target="cuda", inp=image)
     """
-    return Pipeline([self]).realize(shape, target=target, **inputs)
+    return Pipeline([self]).realize(shape, target=target, deterministic=deterministic,
+                                    **inputs)
 
 
 def print_loop_nest(self) -> None:

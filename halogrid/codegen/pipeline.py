@@ -64,13 +64,13 @@ class Pipeline:
         """
         print(self.loop_nest())
 
-    def source(self, target: str = "cpu") -> str:
+    def source(self, target: str = "cpu", deterministic: bool = False) -> str:
         """The generated code as one text: kernels under the names the driver calls
         them by, then the driver (on disk each kernel is a file of its own).
 
         >>> print(hg.Pipeline(blur).source())
         """
-        module = self.lower(target)
+        module = self.lower(target, deterministic)
         return _backend(module.target).module_source(module)
 
     @property
@@ -131,7 +131,8 @@ class Pipeline:
         return compiled
 
     def realize(self, shape: Sequence[int] | Sequence[Sequence[int]] | None = None,
-                target: str = "cpu", **inputs) -> np.ndarray | tuple:
+                target: str = "cpu", deterministic: bool = False,
+                **inputs) -> np.ndarray | tuple:
         """Compile and run once: one shape for every output, or a list of shapes.
 
         >>> out, total = hg.Pipeline([out, total]).realize([[480, 640], []], inp=image)
@@ -139,7 +140,7 @@ class Pipeline:
         shapes = None if shape is None else [shape] * len(self.outputs)  # checked by binding
         if len(self.outputs) > 1 and _is_list_of_shapes(shape):
             shapes = [tuple(s) for s in shape]
-        return self.compile(target)(shapes=shapes, **inputs)
+        return self.compile(target, deterministic)(shapes=shapes, **inputs)
 
 
 def _elements(shapes) -> int:
