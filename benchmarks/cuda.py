@@ -105,9 +105,9 @@ class Run:
     """The cells of one run, their rows, and what they share: the deadline, the
     per-workload halogrid caches, the systems found unavailable."""
 
-    def __init__(self, args, cache_root):
+    def __init__(self, args, cache_root, started):
         self.args, self.cache_root = args, cache_root
-        self.deadline = time.perf_counter() + args.budget_s
+        self.deadline = started + args.budget_s  # perf_counter time the run must end by
         self.unavailable = {s: r for s in args.systems
                             if (r := systems.precheck(s, CUDA_SYSTEMS))}
         self.rows, self.arrays, self.memory = [], {}, {}
@@ -223,7 +223,7 @@ def main(argv=None):
             ThreadPoolExecutor(1) as pool:
         oracles = {(w, s): pool.submit(_oracle, w, s)
                    for w in args.workloads for s in sizes_of(w, args.sizes)}
-        work = Run(args, cache_root)
+        work = Run(args, cache_root, started)
         for mode, system, workload in _plan(args):
             work.cell(mode, system, workload)
         floors = work.check(oracles)
