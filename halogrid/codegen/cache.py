@@ -28,6 +28,7 @@ import io
 import json
 import os
 import pickletools
+import re
 import sys
 import tempfile
 import types
@@ -105,16 +106,31 @@ def pipeline_key(graph: Graph, target: str, extra: str = "") -> str:
                      f"{inp.dimensions()} {type(inp).__name__}")
     for p in graph.params:
         parts.append(f"param {ser.obj(p)} {json.dumps(str(p.name))} {p.type()!r}")
+    rdoms: dict = {}  # RDom name -> its canonical id: loop names carry RDom names
     for f in graph.funcs:  # effective schedules: no directive hashes as the default
-        sched = schedule_of(f).fingerprint(ser.obj)
-        parts.append(f"func {ser.obj(f)} {json.dumps(str(f.name))} {f.kind} {sched!r}")
+        for d in f.definitions:
+            for r in d.rdoms:
+                rdoms.setdefault(str(r.name), ser.obj(r))
+    for f in graph.funcs:
+        sched = _canonical_loops(repr(schedule_of(f).fingerprint(ser.obj)), rdoms)
+        parts.append(f"func {ser.obj(f)} {json.dumps(str(f.name))} {f.kind} {sched}")
         for d in f.definitions:
             stage_sched = (d.schedule or initial_stage_schedule(d)).fingerprint(ser.obj)
             parts.append(" def " + ser.value(d.args) + " = " + ser.value(d.values)
                          + " rdoms " + " ".join(ser.value(r) for r in d.rdoms)
-                         + f" sched {stage_sched!r}")
+                         + f" sched {_canonical_loops(repr(stage_sched), rdoms)}")
     parts.append("outputs " + " ".join(ser.obj(o) for o in graph.outputs))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def _canonical_loops(text: str, rdoms: dict) -> str:
+    """A schedule's text with each RDom's (counter-made) name replaced by its canonical
+    id, where it starts a loop name ('r3.x', 'r3.x.chunk'): two builds of one pipeline
+    in one process name their RDoms r3 and r15, and must share a key."""
+    if not rdoms:
+        return text
+    pattern = re.compile(r"(['\"])(" + "|".join(re.escape(n) for n in rdoms) + r")\.")
+    return pattern.sub(lambda m: f"{m.group(1)}{rdoms[m.group(2)]}.", text)
 
 
 def _paths(key: str) -> tuple[str, str]:

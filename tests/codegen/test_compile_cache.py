@@ -165,3 +165,29 @@ def test_compiling_one_pipeline_twice_hits_the_cache_and_leaves_its_funcs_as_wri
             np.add.at(want, (rows, cols), seed * w[r0 + 1, r1 + 2])
     np.testing.assert_allclose(first(inp=a, k=w), want, rtol=1e-5)
     np.testing.assert_array_equal(second(inp=a, k=w), first(inp=a, k=w))
+
+
+def test_the_same_pipeline_built_twice_in_one_process_has_one_key():
+    """RDoms are named from a counter (r3, then r15) and loop names carry them: the key
+    uses each RDom's canonical id instead (a second build was a cache miss)."""
+    from halogrid.codegen import cache
+    from halogrid.ir.graph import build_graph
+
+    def build():
+        x = hg.Var("x")
+        inp = hg.ImageParam(hg.Float(32), 1, "inp")
+        r = hg.RDom([(0, 8)])
+        s = hg.Func("s")
+        s[x] = 0.0
+        s[x] += inp[r.x] * x
+        s.update().parallel(x).reorder(r.x, x)
+        d = hg.propagate_adjoints(s, np.ones(4, np.float32))
+        return [s, d[inp]]
+
+    first, second = build(), build()
+    assert cache.pipeline_key(build_graph(first), "cpu") == \
+        cache.pipeline_key(build_graph(second), "cpu")
+    other = build()
+    other[0].update().unroll(other[0].definitions[1].rdoms[0].x, 2)
+    assert cache.pipeline_key(build_graph(other), "cpu") != \
+        cache.pipeline_key(build_graph(first), "cpu")
