@@ -32,7 +32,7 @@ pytest.importorskip("numba_cuda", reason="the cuda extra: pip install -e '.[cuda
 import halogrid as hg  # noqa: E402
 from benchmarks.peers import halogrid_impl  # noqa: E402
 from benchmarks.workloads import WORKLOADS  # noqa: E402
-from halogrid.codegen.backends.cuda import ptx  # noqa: E402
+from halogrid.codegen.backends.cuda import module_files, ptx  # noqa: E402
 from halogrid.codegen.names import storage_name  # noqa: E402
 from halogrid.codegen.pipeline import CompiledPipeline  # noqa: E402
 from halogrid.codegen.target import CUDA_CHUNKS, get_target  # noqa: E402
@@ -71,7 +71,7 @@ class _DriverTypes(CompiledPipeline):
     records numba.typeof of each argument (how numba-cuda types a launch)."""
 
     def __init__(self, module):
-        driver, sources = ptx.module_files(module)
+        driver, sources = module_files(module)
         code = types.ModuleType("halogrid_cuda_driver")
         code.__dict__.update({name: name for name in sources})  # kernels as their names
         exec(compile(driver, "<cuda driver>", "exec"), code.__dict__)
@@ -150,8 +150,7 @@ def _workload(name: str, part: str, schedule: str):
 @pytest.mark.parametrize("name", sorted(halogrid_impl.SPECS))
 def test_workload_kernels_compile_to_ptx(name, part, schedule, compile_ptx):
     p, inputs, shapes = _workload(name, part, schedule)
-    found = check_module(p.lower("cuda"), inputs, shapes, compile_ptx)
-    assert found
+    check_module(p.lower("cuda"), inputs, shapes, compile_ptx)
 
 
 # ---- the trickier kernels ----------------------------------------------------------
@@ -368,3 +367,17 @@ def test_kernel_ptx_returns_ptx_per_kernel_and_names_each_failure(monkeypatch):
     with pytest.raises(ptx.PtxError, match=rf"1 of {len(good)} CUDA kernels failed"
                                            rf"(.|\n)*{broken.name}: TypingError"):
         ptx.kernel_ptx(p)
+
+
+def cli_pipeline():
+    """What the CLI test compiles: a tuple Func with an update (two kernels)."""
+    return _tuple_update()[0]
+
+
+def test_command_line_prints_each_kernel(capsys):
+    assert ptx.main([f"{__name__}:cli_pipeline"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [k.name for k in ptx.kernels(ptx.as_module(cli_pipeline()))]
+    assert [line.split()[0] for line in lines] == names
+    assert all(re.fullmatch(r"\S+  \d+\.\d\d s  \d+ PTX lines", line) for line in lines)
+    assert ptx.main([]) == 2
