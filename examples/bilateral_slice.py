@@ -33,23 +33,32 @@ LUMA = (0.299, 0.587, 0.114)
 def slice_apply_func(img: hg.ImageParam, grid: hg.ImageParam) -> hg.Func:
     """out[y, x, c] of img[y, x, 3] and grid[gy, gx, gz, 12]: the grid read trilinearly
     at cell coordinates ((y + 0.5) GH / H - 0.5, (x + 0.5) GW / W - 0.5, luma GD - 0.5),
-    neighbour indices clamped to the grid (grid_sample's border padding)."""
-    y, x, c, k = hg.Var("y"), hg.Var("x"), hg.Var("c"), hg.Var("k")
-    luma = sum(w * img[y, x, j] for j, w in enumerate(LUMA))
+    neighbour indices clamped to the grid (grid_sample's border padding).
+
+    Written for a cheap backward: luma is a Func (its adjoint is one value per pixel,
+    not one per colour channel that reads it), coef[y, x, c, j] is the 3x4 matrix (its
+    adjoint one gather, not one per 4 c + j it is read at), and the affine is a sum
+    over the homogeneous colour (r, g, b, 1) (one adjoint of img's reads, not three)."""
+    y, x, c, j = hg.Var("y"), hg.Var("x"), hg.Var("c"), hg.Var("j")
+    luma = hg.Func("luma")
+    luma[y, x] = sum(w * img[y, x, i] for i, w in enumerate(LUMA))
     coords = [(hg.f32(y) + 0.5) * hg.f32(grid.dim_extent(0)) / hg.f32(img.dim_extent(0)) - 0.5,
               (hg.f32(x) + 0.5) * hg.f32(grid.dim_extent(1)) / hg.f32(img.dim_extent(1)) - 0.5,
-              luma * hg.f32(grid.dim_extent(2)) - 0.5]
+              luma[y, x] * hg.f32(grid.dim_extent(2)) - 0.5]
     lows = [hg.floor(t) for t in coords]
     fracs = [t - lo for t, lo in zip(coords, lows)]
     coef = hg.Func("coef")
-    coef[y, x, k] = sum(
+    coef[y, x, c, j] = sum(
         _corner_weight(fracs, corner) * grid[tuple(
             hg.clamp(hg.i32(lo) + d, 0, grid.dim_extent(a) - 1)
-            for a, (lo, d) in enumerate(zip(lows, corner))) + (k,)]
+            for a, (lo, d) in enumerate(zip(lows, corner))) + (4 * c + j,)]
         for corner in np.ndindex(2, 2, 2))
+    rgb1 = hg.Func("rgb1")
+    rgb1[y, x, j] = hg.select(j < 3, img[y, x, hg.min(j, 2)], 1.0)
+    r = hg.RDom([(0, 4)], "r")
     out = hg.Func("sliced")
-    out[y, x, c] = (sum(coef[y, x, 4 * c + j] * img[y, x, j] for j in range(3))
-                    + coef[y, x, 4 * c + 3])
+    out[y, x, c] = 0.0
+    out[y, x, c] += coef[y, x, c, r.x] * rgb1[y, x, r.x]
     return out
 
 
@@ -62,11 +71,13 @@ def _corner_weight(fracs, corner):
 
 
 def build():
-    """The torch op slice_apply(img (H, W, 3), grid (GH, GW, GD, 12)) -> (H, W, 3)."""
+    """The torch op slice_apply(img (H, W, 3), grid (GH, GW, GD, 12)) -> (H, W, 3); its
+    backward auto-scheduled (stored coefficients and adjoints, parallel loops, the 8
+    grid-adjoint scatters in one loop nest with private accumulators)."""
     img = hg.ImageParam(hg.Float(32), 3, "img")
     grid = hg.ImageParam(hg.Float(32), 4, "grid")
     return hg.torch.to_autograd([slice_apply_func(img, grid)], inputs=[img, grid],
-                                name="bilateral_slice_apply")
+                                name="bilateral_slice_apply", backward_schedule="auto")
 
 
 def torch_slice_apply(img: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
@@ -123,7 +134,7 @@ class GridNet(torch.nn.Module):
 
 def main(argv: list[str] | None = None) -> float:
     started = time.perf_counter()
-    args = common.parse_args(__doc__.splitlines()[0], 256, 200, 96, 120, argv=argv)
+    args = common.parse_args(__doc__.splitlines()[0], 256, 200, 64, 80, argv=argv)
     torch.manual_seed(0)
     op = build()
     rgb = common.load_image("coffee", args.size, gray=False)

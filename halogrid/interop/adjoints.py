@@ -30,6 +30,11 @@ def seed_for(f: Func, k: int):
 
 def vjp_funcs(outputs: list, wrt: list) -> tuple[list, list[Func]]:
     """(seeds, one gradient Func per input of `wrt`); see the module doc."""
+    return vjp_parts(outputs, wrt)[:2]
+
+
+def vjp_parts(outputs: list, wrt: list) -> tuple[list, list[Func], list]:
+    """vjp_funcs' (seeds, grads) and the Derivative of each output they sum."""
     seeds = [seed_for(f, k) for k, f in enumerate(outputs)]
     derivatives = []
     for f, seed in zip(outputs, seeds):
@@ -47,4 +52,4 @@ def vjp_funcs(outputs: list, wrt: list) -> tuple[list, list[Func]]:
         g = Func(f"grad_{x.name}")
         g[dims] = total
         grads.append(g)
-    return seeds, grads
+    return seeds, grads, [d for d, _ in derivatives]

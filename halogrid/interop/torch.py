@@ -19,6 +19,14 @@ Params); an output gradient that is None counts as zeros. A leading batch dimens
 (`batch=True`, or automatic when an ImageParam's tensor has one dimension more than the
 ImageParam) runs the one compiled kernel once per image; inputs without the batch
 dimension are shared by all images and their gradients are summed over the batch.
+
+The backward pipeline is built inside the op, so its schedule is a hook:
+`backward_schedule="auto"` runs Pipeline.auto_schedule on it, and a callable
+`backward_schedule(backward, *d)` gets the backward Pipeline and one Derivative per
+output (d[f] the adjoint Func of f) before it compiles, to schedule adjoint Funcs and
+the forward Funcs the backward recomputes (`d[f].compute_root()`,
+`backward.auto_schedule()`). The forward pipeline is compiled first, so such
+directives change the backward only.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from ..codegen import cache
 from ..codegen.pipeline import Pipeline
 from ..ir.buffer import Buffer, InputBuffer, Param
 from ..ir.graph import build_graph
-from .adjoints import vjp_funcs
+from .adjoints import vjp_parts
 
 if TYPE_CHECKING:
     from ..ir.func import Func
@@ -128,20 +136,27 @@ def _schema(count_in: int, returns: str) -> str:
 
 
 def to_autograd(outputs: Func | Sequence[Func], inputs: Sequence, name: str = "pipeline",
-                batch: bool | None = None) -> Callable:
+                batch: bool | None = None,
+                backward_schedule: str | Callable | None = None) -> Callable:
     """The custom op of `outputs` over `inputs` (see the module doc).
 
     >>> op = hg.torch.to_autograd([out], inputs=[inp, k], name="blur")
     >>> y = op(img_tensor, k_tensor.requires_grad_())
     >>> y.sum().backward()                 # k_tensor.grad from the compiled adjoints
+    >>> op = hg.torch.to_autograd([out], inputs=[inp, k], backward_schedule="auto")
     """
     outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     inputs = list(inputs)
     sig = _Signature(outputs, inputs, batch)
+    schedule = _backward_scheduler(backward_schedule)
     forward_fn = Pipeline(outputs).compile()
     wrt = [inputs[i] for i in sig.differentiable]
-    seeds, grads = vjp_funcs(outputs, wrt)
-    backward_fn = Pipeline(grads).compile() if grads else None
+    seeds, grads, derivatives = vjp_parts(outputs, wrt)
+    backward_fn = None
+    if grads:
+        backward = Pipeline(grads)
+        schedule(backward, *derivatives)
+        backward_fn = backward.compile()
     base = f"halogrid::{_sanitised(name)}_{cache.pipeline_key(forward_fn.graph, 'cpu')[:8]}_" \
            f"{next(_serial)}"
     fwd = _forward_op(base, sig, forward_fn)
@@ -149,6 +164,19 @@ def to_autograd(outputs: Func | Sequence[Func], inputs: Sequence, name: str = "p
         bwd = _backward_op(base + "_backward", sig, backward_fn, seeds)
         _register_autograd(fwd, bwd, sig)
     return fwd
+
+
+def _backward_scheduler(hook) -> Callable:
+    """backward_schedule as a callable (backward pipeline, *derivatives) -> None."""
+    if hook is None:
+        return lambda backward, *d: None
+    if hook == "auto":
+        return lambda backward, *d: backward.auto_schedule()
+    if callable(hook):
+        return hook
+    raise errors.interop_error(
+        "build a torch op", f"backward_schedule={hook!r} is neither None, 'auto' nor a "
+        "callable", "Pass backward_schedule='auto' or a function (backward, *d) -> None")
 
 
 def _forward_op(qualname: str, sig: _Signature, fn):
@@ -224,7 +252,7 @@ def _reduce(sig: _Signature, i: int, per_image: list, batched: bool, array) -> t
     if batched and sig.dims[i] and array.ndim == sig.dims[i] + 1:
         return torch.from_numpy(np.stack(per_image))
     total = per_image[0] if len(per_image) == 1 else np.sum(per_image, axis=0)
-    return torch.from_numpy(np.array(total, dtype=array.dtype).reshape(array.shape))
+    return torch.from_numpy(np.asarray(total, dtype=array.dtype).reshape(array.shape))
 
 
 def _register_autograd(fwd, bwd, sig: _Signature) -> None:

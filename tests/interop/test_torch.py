@@ -213,3 +213,30 @@ def _pair_of_same_name():
     f = hg.Func("twice")
     f[x] = inp[x] * 2
     return [f], [inp], "same"
+
+
+def test_backward_schedule_hook_and_auto_give_the_default_gradients():
+    """backward_schedule schedules the backward pipeline only: its hook gets that
+    Pipeline and the output's Derivative; gradients equal conv2d's either way."""
+    seen = []
+
+    def hook(backward, d):
+        seen.append((backward, d))
+        d[out].compute_root()  # an adjoint Func stored instead of inlined
+        backward.auto_schedule()
+
+    out, inputs = _blur()
+    ops = [hg.torch.to_autograd([out], inputs=inputs, name="blur_hook", backward_schedule=h)
+           for h in (hook, "auto")]
+    ((backward, d),) = seen
+    assert isinstance(backward, hg.Pipeline) and isinstance(d[inputs[1]], hg.Func)
+    img, k = _leaf(9, 8, seed=6), _leaf(3, 3, seed=7)
+    gain = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
+    seed = _leaf(9, 8, seed=8).detach()
+    theirs = torch.autograd.grad(_torch_blur(img, k, gain), (img, k, gain), seed)
+    for op in ops:
+        mine = torch.autograd.grad(op(img, k, gain), (img, k, gain), seed)
+        for a, b in zip(mine, theirs):
+            torch.testing.assert_close(a, b)
+    with pytest.raises(hg.HalogridError, match="backward_schedule"):
+        hg.torch.to_autograd([out], inputs=inputs, backward_schedule="fast")
