@@ -135,7 +135,7 @@ def train(model: Demosaicker, steps: int) -> tuple[dict, list[float]]:
 
 def main(argv: list[str] | None = None) -> float:
     started = time.perf_counter()
-    args = common.parse_args(__doc__.splitlines()[0], 128, 200, 64, 120, argv=argv)
+    args = common.parse_args(__doc__.splitlines()[0], 128, 200, 48, 120, argv=argv)
     fn = build()
     params, losses = train(Demosaicker(fn, TRAIN, args.size), args.steps)
     test = Demosaicker(fn, TEST, args.size)
