@@ -143,18 +143,39 @@ def test_a_producer_at_a_thread_loop_lives_in_local_memory():
     assert "cuda.shared.array" not in source
 
 
-def test_a_buffer_inside_a_kernel_needs_a_constant_size():
-    """compute_at a loop whose extent has no constant bound: refused for CUDA, with
-    the fix; the same schedule runs on the CPU."""
+def test_a_buffer_without_a_constant_size_lives_in_scratch_slices(rng):
+    """compute_at a loop whose extent has no constant bound (one row of blur_x per
+    block, as wide as the image): the buffer becomes a global scratch buffer with one
+    slice per block, sized by the host; values as on the CPU."""
     inp, bx, out = _separable()
     out.gpu_blocks(y)
-    bx.compute_at(out, y)   # one row of blur_x per block: as wide as the image
-    with pytest.raises(hg.ScheduleError) as info:
-        hg.Pipeline(out).compile(target="cuda")
-    message = str(info.value)
-    assert re.search(r"Func 'blur_x(#\d+)?'", message) and "constant size" in message and "gpu_tile" in message
-    a = np.ones((4, 6), np.float32)
-    np.testing.assert_allclose(hg.Pipeline(out).compile()(inp=a), 1.0, rtol=1e-6)
+    bx.compute_at(out, y)
+    src = hg.Pipeline(out).source(target="cuda")
+    assert "owners(" in src and "_scratch" in src and "cuda.local.array" not in src
+    same([out], inp=rng.random((7, 11), dtype=np.float32))
+
+
+def test_a_buffer_with_no_host_bound_is_a_schedule_error():
+    """A per-iteration buffer whose size reads a value only the kernel knows (a
+    data-dependent RDom extent) has no bound the host can compute: refused, with the
+    Func and the fix."""
+    lens = hg.ImageParam(hg.Int(32), 1, "lens")
+    x, i = hg.Var("x"), hg.Var("i")
+    g = hg.Func("ragged")
+    g[x, i] = hg.f32(x + i)
+    r = hg.RDom([(0, 4)])
+    f = hg.Func("sums")
+    f[x] = 0.0
+    f[x] += g[x, hg.clamp(lens[x] + r.x, 0, 100)]
+    f.update().gpu_tile(x, hg.Var("xo"), hg.Var("xi"), 8)
+    g.compute_at(f, "xi")
+    try:
+        src = hg.Pipeline(f).source(target="cuda")
+    except hg.ScheduleError as err:
+        assert re.search(r"Func 'ragged(#\d+)?'", str(err)) and "compute_root" in str(err)
+    else:  # bounded after all (clamped reads): then it must run like the CPU
+        assert "def kernel" in src
+        same([f], lens=np.array([3, 0, 7, 1, 2], np.int32), shapes=[(5,)])
 
 
 def _histogram():

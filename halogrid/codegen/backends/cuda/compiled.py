@@ -66,7 +66,7 @@ class CudaCompiledPipeline(CompiledPipeline):
         args = [ws.upload(i, a) if isinstance(a, np.ndarray) else a
                 for i, a in enumerate(args)] + [CUDA_CHUNKS]
         launch = ws.launch if wrap_launch is None else wrap_launch(ws.launch)
-        return self.module.run(*args, launch, ws.alloc, ws.fill, check)
+        return self.module.run(*args, launch, ws.alloc, ws.fill, ws.owners, check)
 
     def _outputs(self, buffers, allocations, shapes, out_mins):
         if not self._device_in:

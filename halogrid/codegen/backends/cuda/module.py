@@ -11,7 +11,9 @@ The module defines:
              the threads per axis;
     alloc(storage, shape, dtype): a device buffer (runtime.py reuses intermediate
              buffers across calls);
-    fill(buffer, value): a device fill.
+    fill(buffer, value): a device fill;
+    owners(grid, block, per_thread): the blocks (or threads) a launch runs, capped as
+             launch caps them: the slices of a scratch buffer (scratch.py).
 Allocations inside a kernel are shared memory at block level (inside block loops,
 outside thread loops) and local memory elsewhere, of a constant size: the largest
 the allocation can be (a split tail or a clamp makes it smaller, never larger).
@@ -26,8 +28,9 @@ from ...host import Backend, kernel_args, tuple_text
 from ...names import storage_name
 from ...pyemit import ExprEmitter, emit_stmt, type_ctor
 from ...stmt import Allocate, AtomicAdd, Fill, FoldPartials, For, Stmt
-from .nodes import Barrier, OnFirstThread, SharedAllocate, ThreadRank
-from .outline import CudaKernel, _upper_const
+from .nodes import Barrier, OnFirstThread, Owner, SharedAllocate, ThreadRank
+from .bounds import upper_const
+from .outline import CudaKernel
 
 HEADER = '''"""halogrid pipeline: generated CUDA code, do not edit."""
 import math
@@ -72,13 +75,16 @@ class CudaEmitter(ExprEmitter):
         self.level = outer
 
     def atomic_add(self, s: AtomicAdd) -> str:
-        index = ", ".join(self(i) for i in s.index) + ("," if len(s.index) == 1 else "")
-        return f"cuda.atomic.add({self.namer.storage(s.storage)}, ({index}), {self(s.value)})"
+        # a 1-D array takes a plain index: numba-cuda mistypes a 1-tuple where two
+        # branches (privatised or not) add into 1-D arrays ("Cannot cast UniTuple")
+        index = ", ".join(self(i) for i in s.index)
+        index = index if len(s.index) == 1 else f"({index})"
+        return f"cuda.atomic.add({self.namer.storage(s.storage)}, {index}, {self(s.value)})"
 
     def allocate(self, s: Allocate) -> str:
         shape = []
         for e in s.extents:
-            bound = _upper_const(e)
+            bound = upper_const(e)
             if bound is None:
                 raise errors.schedule_error(
                     s.storage.split(".")[0], "compute_at (target='cuda')",
@@ -105,6 +111,14 @@ class CudaEmitter(ExprEmitter):
         elif isinstance(s, SharedAllocate):
             lines.append(f"{pad}{self.namer.storage(s.storage)} = cuda.shared.array("
                          f"({s.cells},), {type_ctor(s.type)})")
+        elif isinstance(s, Owner):
+            blocks = "cuda.blockIdx.x + cuda.gridDim.x * (cuda.blockIdx.y + cuda.gridDim.y * " \
+                     "cuda.blockIdx.z)"
+            if s.per_thread:
+                blocks = f"({blocks}) * (cuda.blockDim.x * cuda.blockDim.y * cuda.blockDim.z)" \
+                         " + cuda.threadIdx.x + cuda.blockDim.x * (cuda.threadIdx.y + " \
+                         "cuda.blockDim.y * cuda.threadIdx.z)"
+            lines.append(f"{pad}{self(s.var)} = {blocks}")
         elif isinstance(s, OnFirstThread):
             lines.append(f"{pad}if cuda.threadIdx.x == 0 and cuda.threadIdx.y == 0 and "
                          "cuda.threadIdx.z == 0:")
@@ -122,7 +136,7 @@ class CudaBackend(Backend):
     header = HEADER
     emitter = CudaEmitter
     target = "cuda"
-    hooks = ("launch", "alloc", "fill", "check")
+    hooks = ("launch", "alloc", "fill", "owners", "check")
 
     def emit_kernel(self, k: CudaKernel, name: str, ex: ExprEmitter, lines: list[str]) -> None:
         lines += ["@cuda.jit(cache=True)", f"def {name}({', '.join(kernel_args(k, ex))}):"]
@@ -136,14 +150,22 @@ class CudaBackend(Backend):
         raise errors.InternalError("the CUDA outliner turns every fold into a kernel")
 
     def launch(self, k: CudaKernel, name: str, ex: ExprEmitter) -> str:
+        """launch(kernel, grid, block, args), after the scratch buffers it takes:
+        alloc(..., (owners(grid, block, per thread), cells per owner), ...)."""
         args = tuple_text(kernel_args(k, ex))
         if k.flat_threads:
             count = ex(k.flat_count)
             grid = f"(({count} + {k.flat_threads - 1}) // {k.flat_threads},)"
-            return f"launch({name}, {grid}, ({k.flat_threads},), {args})"
-        grid = tuple_text([ex(e) for e in k.grid]) if k.grid else "(1,)"
-        block = tuple_text([str(t) for t in k.block]) if k.block else "(1,)"
-        return f"launch({name}, {grid}, {block}, {args})"
+            block = f"({k.flat_threads},)"
+        else:
+            grid = tuple_text([ex(e) for e in k.grid]) if k.grid else "(1,)"
+            block = tuple_text([str(t) for t in k.block]) if k.block else "(1,)"
+        lines = []
+        for sc in k.scratches:
+            buf = ex.namer.storage(sc.storage)
+            lines.append(f"{buf} = alloc({buf!r}, (owners({grid}, {block}, {sc.per_thread}), "
+                         f"{ex(sc.cells)}), {type_ctor(sc.type)}, False)")
+        return "; ".join(lines + [f"launch({name}, {grid}, {block}, {args})"])
 
     def allocate_host(self, s: Allocate, lowered, ex: ExprEmitter) -> str:
         """buffer = alloc(its identifier, shape, dtype, is an output): the identifier,

@@ -37,3 +37,12 @@ class SharedAllocate(Stmt):
     storage: str
     type: Type
     cells: int
+
+
+@dataclass(frozen=True)
+class Owner(Stmt):
+    """var = the index of this block in the grid, or with `per_thread` of this thread
+    in the grid (x fastest): the slice of a scratch buffer it owns."""
+
+    var: Var
+    per_thread: bool

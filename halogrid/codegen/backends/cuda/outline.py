@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .... import errors
-from ....ir.expr import Binary, Const, Expr, Select, Var
+from ....ir.expr import Binary, Const, Expr, Var
 from ....ir.simplify import simplify
 from ....ir.types import INT32
 from ....ir.visit import collect
@@ -36,8 +36,10 @@ from ...outlining import as_fill, driver_can_run, flat, free_names
 from ...stmt import (Allocate, AtomicAdd, Block, ExternCall, FoldPartials, For, IfThenElse,
                      Launch, Let, Load, Stmt, Store, block, exprs_of, stores_in,
                      walk)
+from .bounds import upper_const
 from .nodes import Barrier, OnFirstThread
 from .privatise import privatise, scatter_target
+from .scratch import to_scratch
 
 MAX_THREADS = 1024
 SPREAD = 128        # threads per block of a kernel whose schedule has block loops only
@@ -55,6 +57,7 @@ class CudaKernel:
     writes: str = ""
     flat_threads: int = 0       # > 0: one grid-strided loop over blocks x threads
     flat_count: Expr | None = None  # ... of this many iterations
+    scratches: list = field(default_factory=list)  # scratch.Scratch buffers it takes
 
 
 def outline(body: Stmt, ctx) -> Stmt:
@@ -135,6 +138,9 @@ class _Outliner:
         threads: list = [[], [], []]  # per axis: the thread loops' constant bounds or None
         lets = {t.var.name: t.value for t in walk(nest) if isinstance(t, Let)}
         body = _map_threads(body, threads, lets)
+        host = {v.name for v in scalars if isinstance(v, Var)}
+        body, scratches = to_scratch(body, host, lets)
+        storages += [sc.storage for sc in scratches]
         if grid and not _has_threads(body):  # one thread per block would idle the GPU
             body = _spread(body)
             grid[0] = simplify((grid[0] + SPREAD - 1) / SPREAD)
@@ -146,7 +152,8 @@ class _Outliner:
                 body = privatise(body, target)
                 scalars, _ = free_names(block(nest, target), set())
         body = _sized_allocations(body, {})
-        return CudaKernel(body, grid, _block_shape(threads), scalars, storages, writes)
+        return CudaKernel(body, grid, _block_shape(threads), scalars, storages, writes,
+                          scratches=scratches)
 
     def with_sunk_lets(self, nest: Stmt) -> Stmt:
         """nest preceded by the sunk Lets it reads (transitively, in program order)."""
@@ -250,7 +257,7 @@ def _thread_chain(s: For, threads: list, chain: list, lets: dict) -> Stmt:
     else:
         body = _serial_gpu(s.body)
     axis = len(chain) - 1 - depth
-    threads[axis].append(_upper_const(s.extent, lets))
+    threads[axis].append(upper_const(s.extent, lets))
     return replace(s, kind=f"thread.{AXES[axis]}", body=body)
 
 
@@ -287,96 +294,6 @@ def _serial_gpu(s: Stmt) -> Stmt:
     return s
 
 
-def _upper_const(e: Expr, lets: dict | None = None) -> int | None:
-    """A constant upper bound of e, looking through the Lets `lets` (var name ->
-    value), or None. min/max/select are lifted over +, - and * or / by a positive
-    constant until the leaves are sums the simplifier can cancel: the size of a
-    producer computed per tile, `min(req_max, max) - max(req_min, min) + 1` with a
-    split tail `min(E - xo*4, 4)` inside, is bounded by the tile plus its halo."""
-    return _bound(_lift(_expand(e, lets or {}, 8)), True)
-
-
-def _expand(e: Expr, lets: dict, depth: int) -> Expr:
-    if depth == 0:
-        return e
-    names = {v.name for v in collect((e,), Var)} & set(lets)
-    if not names:
-        return e
-    from ....ir.visit import substitute
-    mapping = {v: lets[v.name] for v in collect((e,), Var) if v.name in names}
-    return _expand(substitute(e, mapping), lets, depth - 1)
-
-
-_CHOICES = ("min", "max")
-
-
-def _lift(e: Expr) -> Expr:
-    """e with min/max/select moved above +, -, and * or / by a positive constant."""
-    if isinstance(e, Select):
-        return Select(e.cond, _lift(e.true_value), _lift(e.false_value))
-    if not isinstance(e, Binary):
-        return e
-    a, b = _lift(e.a), _lift(e.b)
-    if e.op in _CHOICES:
-        return Binary(e.op, a, b)
-    positive = isinstance(b, Const) and not b.type.is_float and b.value > 0
-    if e.op not in ("+", "-") and not (e.op in ("*", "/") and positive):
-        return Binary(e.op, a, b)
-    for side, other in ((a, b), (b, a)):
-        if isinstance(side, Select) or isinstance(side, Binary) and side.op in _CHOICES:
-            def rebuild(arm, left=side is a):
-                return _lift(Binary(e.op, arm, other) if left else Binary(e.op, other, arm))
-            if isinstance(side, Select):
-                return Select(side.cond, rebuild(side.true_value), rebuild(side.false_value))
-            op = side.op
-            if e.op == "-" and side is b:  # a - min(p, q) = max(a - p, a - q)
-                op = "max" if op == "min" else "min"
-            return Binary(op, rebuild(side.a), rebuild(side.b))
-    return Binary(e.op, a, b)
-
-
-def _bound(e: Expr, upper: bool) -> int | None:
-    """A constant bound of a lifted expression (min/max/select only above sums)."""
-    if isinstance(e, Select):
-        a, b = _bound(e.true_value, upper), _bound(e.false_value, upper)
-        return None if a is None or b is None else (max(a, b) if upper else min(a, b))
-    if isinstance(e, Binary) and e.op in _CHOICES:
-        a, b = _bound(e.a, upper), _bound(e.b, upper)
-        if (e.op == "min") == upper:  # an upper bound of a min: either arm's
-            known = [v for v in (a, b) if v is not None]
-            return (min if upper else max)(known) if known else None
-        return None if a is None or b is None else (max(a, b) if upper else min(a, b))
-    terms = _linear(e)
-    if terms is None or any(coef for atom, coef in terms.items() if atom is not None):
-        return None
-    return terms.get(None, 0)
-
-
-def _linear(e: Expr) -> dict | None:
-    """e as {id(atom): integer coefficient} (None: the constant term), atoms being the
-    non-linear subexpressions (Vars, products of two of them...; interned, so equal
-    atoms are one object); None for floats."""
-    if isinstance(e, Const):
-        return None if e.type.is_float else {None: int(e.value)}
-    if isinstance(e, Binary) and e.op in ("+", "-"):
-        a, b = _linear(e.a), _linear(e.b)
-        if a is None or b is None:
-            return None
-        sign = 1 if e.op == "+" else -1
-        out = dict(a)
-        for atom, coef in b.items():
-            out[atom] = out.get(atom, 0) + sign * coef
-        return out
-    if isinstance(e, Binary) and e.op == "*" and isinstance(e.b, Const):
-        a = _linear(e.a)
-        if a is None or e.b.type.is_float:
-            return None
-        return {atom: coef * int(e.b.value) for atom, coef in a.items()}
-    if e.type.is_float:
-        return None
-    return {id(e): 1}
-
-
 def _sized_allocations(s: Stmt, lets: dict) -> Stmt:
     """s with every Allocate's extents replaced by constant upper bounds (a buffer
     in a kernel has a constant size); `lets` collects the Lets seen, in order."""
@@ -386,7 +303,7 @@ def _sized_allocations(s: Stmt, lets: dict) -> Stmt:
     if isinstance(s, Allocate):
         sizes = []
         for e in s.extents:
-            bound = _upper_const(e, lets)
+            bound = upper_const(e, lets)
             sizes.append(Const(INT32, max(bound, 1)) if bound is not None else e)
         return Allocate(s.storage, s.type, tuple(sizes))
     if isinstance(s, For):

@@ -36,7 +36,7 @@ from ...passes.storage import input_storage_name
 from ...stmt import Allocate, ExternCall, walk
 from .module import module_files
 
-DECORATOR = "@cuda.jit(cache=True)\n"
+DECORATOR = re.compile(r"^@cuda\.jit\b[^\n]*\n", re.M)  # module.py's line above `kernel`
 SM_90 = (9, 0)
 
 
@@ -103,10 +103,11 @@ def signature(kernel, storage_types: dict) -> tuple:
 
 def python_function(source: str, filename: str):
     """The module's `kernel` as a plain Python function (the decorator dropped)."""
-    if DECORATOR not in source:
-        raise errors.InternalError(f"{filename}: no {DECORATOR.strip()} in its source")
+    plain, found = DECORATOR.subn("", source, count=1)
+    if not found:
+        raise errors.InternalError(f"{filename}: no @cuda.jit line in its source")
     namespace: dict = {"__name__": filename}
-    exec(compile(source.replace(DECORATOR, "", 1), filename, "exec"), namespace)
+    exec(compile(plain, filename, "exec"), namespace)
     return namespace["kernel"]
 
 

@@ -112,5 +112,17 @@ class Workspace:
     def launch(self, kernel, grid: tuple, block: tuple, args: tuple) -> None:
         if any(g <= 0 for g in grid):
             return  # an empty block loop: nothing to run
-        grid = tuple(min(int(g), limit) for g, limit in zip(grid, GRID_LIMITS))
-        kernel[grid, tuple(block), self.stream](*args)
+        kernel[capped(grid), tuple(block), self.stream](*args)
+
+    @staticmethod
+    def owners(grid: tuple, block: tuple, per_thread: bool) -> int:
+        """How many blocks (threads) `launch` runs for this grid and block."""
+        count = 1
+        for g in capped(grid) + (tuple(block) if per_thread else ()):
+            count *= max(int(g), 1)
+        return count
+
+
+def capped(grid: tuple) -> tuple:
+    """The grid a launch runs: each extent at CUDA's limit (the loops stride)."""
+    return tuple(min(int(g), limit) for g, limit in zip(grid, GRID_LIMITS))
