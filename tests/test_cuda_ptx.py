@@ -32,7 +32,8 @@ pytest.importorskip("numba_cuda", reason="the cuda extra: pip install -e '.[cuda
 import halogrid as hg  # noqa: E402
 from benchmarks.peers import halogrid_impl  # noqa: E402
 from benchmarks.workloads import WORKLOADS  # noqa: E402
-from halogrid.codegen.backends.cuda import module_files, ptx  # noqa: E402
+from halogrid.codegen.backends.cuda import module_files, ptx, runtime  # noqa: E402
+from halogrid.codegen.backends.cuda.module import BACKEND  # noqa: E402
 from halogrid.codegen.names import storage_name  # noqa: E402
 from halogrid.codegen.pipeline import CompiledPipeline  # noqa: E402
 from halogrid.codegen.target import CUDA_CHUNKS, get_target  # noqa: E402
@@ -67,8 +68,10 @@ def compile_ptx():
 # ---- the oracles --------------------------------------------------------------------
 
 class _DriverTypes(CompiledPipeline):
-    """The CUDA driver run on the host: device buffers are NumPy arrays, a launch
-    records numba.typeof of each argument (how numba-cuda types a launch)."""
+    """The CUDA driver run on the host, as CudaCompiledPipeline runs it, with NumPy
+    arrays for device buffers: each launch records numba.typeof of its arguments (how
+    numba-cuda types a launch) and runs nothing. Hooks other than launch/alloc/fill/
+    check are the runtime's own (host arithmetic, such as owners)."""
 
     def __init__(self, module):
         driver, sources = module_files(module)
@@ -84,7 +87,10 @@ class _DriverTypes(CompiledPipeline):
         def launch(kernel, grid, block, kernel_args):
             sig = tuple(numba.typeof(a) for a in kernel_args)
             assert self.launched.setdefault(kernel, sig) == sig, kernel
-        return self.module.run(*args, CUDA_CHUNKS, launch, _zeros, _fill, check)
+        stand_ins = {"launch": launch, "alloc": _zeros, "fill": _fill, "check": check}
+        workspace = runtime.Workspace()
+        hooks = [stand_ins.get(h) or getattr(workspace, h) for h in BACKEND.hooks]
+        return self.module.run(*args, CUDA_CHUNKS, *hooks)
 
 
 def _zeros(storage, shape, dtype, output=False):
@@ -325,7 +331,7 @@ CASES = {  # name -> (builder, what some kernel's body must say, what none may s
 
 
 def _body(source: str) -> str:
-    return source.split(ptx.DECORATOR, 1)[1]
+    return ptx.DECORATOR.split(source, 1)[1]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
