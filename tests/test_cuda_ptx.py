@@ -5,7 +5,7 @@ simulator, running kernels as Python, does not (issue 10, part 3).
 Covered: every kernel of the benchmark workloads W1-W7, forward and forward+gradient,
 under the default schedule and auto_schedule(target="cuda"); and kernels with the
 trickier constructs (shared memory from compute_at at a gpu block loop, local
-arrays, atomics on float32/float64/int32, privatised and deterministic scatters,
+arrays, global scratch slices per block, atomics on float32/float64/int32, privatised and deterministic scatters,
 rounding intrinsics, integer division helpers, bool buffers, tuple Funcs, Params of
 every kind, 0-D outputs, 3-D thread blocks), each checked to contain its construct.
 
@@ -166,8 +166,8 @@ def _image(shape=(12, 20), seed=0):
 
 
 def _stencil(at: str, producer_threads: bool):
-    """A producer computed per 16x8 gpu tile at xo (shared memory: filled on thread 0,
-    or by the block's threads) or per thread at xi (local memory)."""
+    """A producer computed per 16x8 gpu tile at xo (shared memory; its loops as the
+    backend assigns them, or gpu_threads) or per thread at xi (local memory)."""
     inp = hg.ImageParam(hg.Float(32), 2, "inp")
     c = hg.BoundaryConditions.repeat_edge(inp)
     prod = hg.Func("prod")
@@ -178,6 +178,20 @@ def _stencil(at: str, producer_threads: bool):
     prod.compute_at(out, {"xo": xo, "xi": xi}[at])
     if producer_threads:
         prod.gpu_threads(x, y)
+    return hg.Pipeline(out), {"inp": _image()}, None
+
+
+def _row_per_block():
+    """A producer row per gpu block (compute_at y): a size no constant bounds, so a
+    global scratch buffer with a slice per block, sized by the host (owners)."""
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    c = hg.BoundaryConditions.repeat_edge(inp)
+    prod = hg.Func("prod")
+    prod[y, x] = c[y, x] * 2.0
+    out = hg.Func("out")
+    out[y, x] = prod[y, x - 1] + prod[y, x + 1]
+    out.gpu_blocks(y).gpu_threads(x)
+    prod.compute_at(out, y)
     return hg.Pipeline(out), {"inp": _image()}, None
 
 
@@ -309,9 +323,10 @@ ATOMIC = "cuda.atomic.add("
 SHARED = ("cuda.shared.array(", "cuda.syncthreads()")
 PRIVATE = (ATOMIC,) + SHARED
 CASES = {  # name -> (builder, what some kernel's body must say, what none may say)
-    "shared_on_first_thread": (lambda: _stencil("xo", False), SHARED, ()),
-    "shared_by_block_threads": (lambda: _stencil("xo", True), SHARED, ()),
+    "shared_at_block_loop": (lambda: _stencil("xo", False), SHARED, ()),
+    "shared_by_gpu_threads": (lambda: _stencil("xo", True), SHARED, ()),
     "local_per_thread": (lambda: _stencil("xi", False), ("cuda.local.array(",), ()),
+    "scratch_row_per_block": (_row_per_block, ("_scratch[",), ()),
     "atomic_float32_privatised": (lambda: _atomic_histogram(hg.Float(32), True), PRIVATE, ()),
     "atomic_float64_privatised": (lambda: _atomic_histogram(hg.Float(64), True), PRIVATE, ()),
     "atomic_int32_privatised": (lambda: _atomic_histogram(hg.Int(32), True), PRIVATE, ()),

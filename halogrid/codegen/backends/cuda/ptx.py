@@ -7,7 +7,8 @@ PtxError naming every kernel that failed. Each kernel's numba signature is built
 from the Module alone, as the driver (host.py) calls the kernel:
   storages  C-contiguous arrays of their element type: an input's ImageParam type and
             dimensions, an Allocate's or ExternCall's type and extents (a 0-D buffer
-            is one element, 1-D, as the driver allocates and binds it);
+            is one element, 1-D, as the driver allocates and binds it), a kernel's
+            scratch buffer 2-D (owner, cell);
   scalars   a Param has its NumPy type (binding.bind_param); an integer Var is int64
             (the driver computes bounds, loop vars and THREADS as Python ints); a
             float or bool Var (a host Let of a Param expression) has its own type.
@@ -90,15 +91,18 @@ def storage_types(module: Module) -> dict:
 
 
 def signature(kernel, storage_types: dict) -> tuple:
-    """The argument types of `kernel` (a CudaKernel): scalars, then storages."""
+    """The argument types of `kernel` (a CudaKernel): scalars, then storages (its
+    scratch buffers are 2-D: one row of cells per owner, scratch.py)."""
     from numba import from_dtype, types
 
     def scalar(v):
         if isinstance(v, Param) or not v.type.is_int:
             return from_dtype(v.type.dtype)
         return types.int64
-    return tuple([scalar(v) for v in kernel.scalars] +
-                 [storage_types[s] for s in kernel.storages])
+    arrays = dict(storage_types)
+    arrays.update({sc.storage: types.Array(from_dtype(sc.type.dtype), 2, "C")
+                   for sc in kernel.scratches})
+    return tuple([scalar(v) for v in kernel.scalars] + [arrays[s] for s in kernel.storages])
 
 
 def python_function(source: str, filename: str):
