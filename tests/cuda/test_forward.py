@@ -75,6 +75,28 @@ def test_histogram_scatter(schedule, weighted, rng):
     np.testing.assert_allclose(got, _np_hist(img, weighted), rtol=1e-5)
 
 
+@pytest.mark.parametrize("schedule", ["atomic", "auto"])
+@pytest.mark.parametrize("count", ["uint8", "int16", "uint16", "int64"])
+def test_histogram_with_narrow_and_wide_integer_counts(count, schedule, rng):
+    """Counts in the histogram's own integer type (CUDA has 32- and 64-bit atomic
+    adds only: narrower cells need another way to add)."""
+    t = {"uint8": hg.UInt(8), "int16": hg.Int(16), "uint16": hg.UInt(16),
+         "int64": hg.Int(64)}[count]
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    r = hg.RDom(inp)
+    hist = hg.Func("hist")
+    hist[b] = hg.cast(t, 0)
+    hist[hg.clamp(hg.i32(inp[r[0], r[1]] * 16.0), 0, 15)] += hg.cast(t, 1)
+    p = hg.Pipeline(hist)
+    if schedule == "atomic":
+        hist.update(0).atomic().gpu_blocks(r[0])
+    else:
+        p.auto_schedule(target="cuda")
+    img = rng.random((H, W), dtype=np.float32)
+    (got,) = same(p, shapes=[(16,)], inp=img)
+    np.testing.assert_array_equal(got, _np_hist(img, False).astype(count))
+
+
 def test_lut_gather_at_a_clamped_data_dependent_index(rng):
     inp = hg.ImageParam(hg.Float(32), 2, "inp")
     lut = hg.ImageParam(hg.Float(32), 1, "lut")
