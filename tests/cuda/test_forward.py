@@ -331,3 +331,23 @@ def test_buffer_and_typed_params(rng):
     (got,) = same(out, inp=img, shift=2, scale=0.25)
     shifted = img[:, np.minimum(np.arange(W) + 2, W - 1)]
     np.testing.assert_allclose(got, shifted * weights * 0.25, rtol=1e-6)
+
+
+def test_one_compiled_histogram_at_few_and_many_bins(rng):
+    """auto_schedule(target='cuda')'s small-scatter choice is made at run time: 16
+    bins fit a private copy per block in shared memory, 5000 do not; one compiled
+    pipeline runs both, and 16 again."""
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    n = hg.Param(hg.Int(32), "n", 16)
+    r = hg.RDom(inp)
+    hist = hg.Func("hist")
+    hist[b] = 0.0
+    v = inp[r[0], r[1]]
+    hist[hg.clamp(hg.i32(v * hg.f32(n)), 0, n - 1)] += v
+    p = hg.Pipeline(hist).auto_schedule(target="cuda")
+    img = rng.random((16, 16), dtype=np.float32)
+    for bins in (16, 5000, 16):
+        (got,) = same(p, shapes=[(bins,)], inp=img, n=bins)
+        cells = np.clip((img * np.float32(bins)).astype(np.int64), 0, bins - 1).ravel()
+        np.testing.assert_allclose(got, np.bincount(cells, img.ravel().astype(np.float64),
+                                                    bins), rtol=1e-5, atol=1e-6)
