@@ -175,8 +175,8 @@ def test_torch_cuda_tensors_are_used_zero_copy(rng):
     assert _on_device(blur)
     back = torch.as_tensor(blur, device="cuda")  # zero copy the other way
     np.testing.assert_array_equal(back.cpu().numpy(), fn(inp=a, gain=1.0)[0])
-    np.testing.assert_allclose(float(np.asarray(total.copy_to_host())), float(
-        fn(inp=a, gain=1.0)[1]), rtol=1e-5)
+    np.testing.assert_allclose(total.copy_to_host().item(), fn(inp=a, gain=1.0)[1].item(),
+                               rtol=1e-5)
 
 
 _CACHED_RUN = textwrap.dedent("""
