@@ -12,6 +12,7 @@ import pytest
 
 import halogrid as hg
 from cuda_compare import assert_close, cuda_run, same
+from halogrid.codegen.backends.cuda import runtime
 from halogrid.schedule.state import stage_schedule
 
 x, y, z = hg.Var("x"), hg.Var("y"), hg.Var("z")
@@ -202,3 +203,39 @@ def test_an_atomic_gpu_tiled_histogram_matches_numpy(rng):
     got = cuda_run(hist, shapes=[(10,)], inp=a)
     np.testing.assert_array_equal(got, np.bincount(np.clip((a * 10).astype(int), 0, 9).ravel(),
                                                    minlength=10))
+
+
+def _row_per_block(bx, out):
+    out.gpu_blocks(y)
+    bx.compute_at(out, y)   # a buffer with no constant size: scratch slices per block
+
+
+def _auto_histogram():
+    hist, _ = _histogram()
+    return hg.Pipeline(hist).auto_schedule(target="cuda"), [(10,)]
+
+
+def _separable_with(schedule):
+    def build():
+        _, bx, out = _separable()
+        schedule(bx, out)
+        return hg.Pipeline(out), None
+    return build
+
+
+GRID_CASES = {"shared_tile": _separable_with(_shared_tile),
+              "row_per_block": _separable_with(_row_per_block),
+              "auto_histogram": _auto_histogram}
+
+
+@pytest.mark.parametrize("name", sorted(GRID_CASES))
+def test_a_capped_grid_strides_over_every_iteration_once(name, monkeypatch, rng):
+    """Kernels stride their block loops, so a grid capped at 2 x 2 blocks (runtime
+    GRID_LIMITS, as CUDA caps huge grids) computes what the full grid computes: block
+    loops that synchronise, scratch slices per block, private copies per block."""
+    p, shapes = GRID_CASES[name]()
+    a = rng.random((11, 19), dtype=np.float32)
+    full = cuda_run(p, shapes, inp=a)
+    monkeypatch.setattr(runtime, "GRID_LIMITS", (2, 2, 1))
+    assert runtime.capped((7, 5)) == (2, 2)
+    assert_close(cuda_run(p, shapes, inp=a), full, rtol=1e-6, atol=0)
