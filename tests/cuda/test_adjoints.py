@@ -186,3 +186,38 @@ def test_hand_gpu_scheduled_adjoints_match_the_unscheduled_ones(rng):
     assert "cuda.threadIdx.y" in source and "_rf" in source  # the tile, the partials
     for got, want in zip(scheduled, plain):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_forward_mode_tangents(rng):
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    c = hg.BoundaryConditions.repeat_edge(inp)
+    f = hg.Func("f")
+    f[y, x] = hg.sin(c[y, x - 1]) * c[y, x + 1]
+    v = rng.random((H, W), dtype=np.float32)
+    t = hg.propagate_tangents({inp: v})
+    img = rng.random((H, W), dtype=np.float32)
+    value, tangent = same([f, t[f]], inp=img)
+    left, right = np.concatenate([img[:, :1], img[:, :-1]], 1), np.concatenate(
+        [img[:, 1:], img[:, -1:]], 1)
+    dl, dr = np.concatenate([v[:, :1], v[:, :-1]], 1), np.concatenate([v[:, 1:], v[:, -1:]], 1)
+    np.testing.assert_allclose(tangent, np.cos(left) * dl * right + np.sin(left) * dr,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_second_order_adjoint_of_a_gradient_norm(rng):
+    """d/d inp of sum(d loss / d inp ^ 2) with loss = sum(exp(inp / 2)): the adjoint
+    pipeline differentiated again."""
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    r = hg.RDom(inp)
+    loss = hg.Func("loss")
+    loss[()] = 0.0
+    loss[()] += hg.exp(inp[r[0], r[1]] * 0.5)
+    d = hg.propagate_adjoints(loss)
+    r2 = hg.RDom(inp)
+    norm = hg.Func("grad_norm")
+    norm[()] = 0.0
+    norm[()] += d[inp][r2[0], r2[1]] * d[inp][r2[0], r2[1]]
+    dd = hg.propagate_adjoints(norm)
+    img = rng.random((H, W), dtype=np.float32)
+    (got,) = same([dd[inp]], inp=img)
+    np.testing.assert_allclose(got, 0.25 * np.exp(img.astype(np.float64)), rtol=1e-5)

@@ -351,3 +351,58 @@ def test_one_compiled_histogram_at_few_and_many_bins(rng):
         cells = np.clip((img * np.float32(bins)).astype(np.int64), 0, bins - 1).ravel()
         np.testing.assert_allclose(got, np.bincount(cells, img.ravel().astype(np.float64),
                                                     bins), rtol=1e-5, atol=1e-6)
+
+
+def test_each_update_stage_takes_its_own_gpu_schedule(rng):
+    xo, yo, xi, yi = (hg.Var(n) for n in ("xo", "yo", "xi", "yi"))
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    f = hg.Func("staged")
+    f[y, x] = inp[y, x]
+    f[y, x] = f[y, x] * 2.0
+    f[y, x] = f[y, x] + hg.f32(x)
+    f.gpu_tile(x, y, xo, yo, xi, yi, 4, 4)
+    f.update(0).gpu_tile(x, y, xo, yo, xi, yi, 8, 2)
+    f.update(1).gpu_blocks(y).gpu_threads(x)
+    img = rng.random((H, W), dtype=np.float32)
+    (got,) = same(f, inp=img)
+    np.testing.assert_array_equal(got, img * 2 + np.arange(W, dtype=np.float32))
+
+
+def test_argmax_of_each_row_as_a_tuple_reduction(rng):
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    r = hg.RDom([(0, W)])
+    am = hg.Func("argmax")
+    am[y] = (hg.i32(0), hg.f32(-1e30))
+    better = inp[y, r[0]] > am[y][1]
+    am[y] = (hg.select(better, r[0], am[y][0]), hg.select(better, inp[y, r[0]], am[y][1]))
+    am.update(0).gpu_blocks(y)
+    img = rng.random((H, W), dtype=np.float32)
+    where, peak = same(am, shapes=[(H,)], inp=img)
+    np.testing.assert_array_equal(where, img.argmax(1))
+    np.testing.assert_array_equal(peak, img.max(1))
+
+
+@pytest.mark.parametrize("schedule", ["default", "auto"])
+def test_histogram_equalisation_chains_scatter_scan_and_gather(schedule, rng):
+    """A uint8 image's histogram (scatter), its cumulative sum (scan) and the
+    equalised image (a gather of the scan at each pixel's value)."""
+    inp = hg.ImageParam(hg.UInt(8), 2, "inp")
+    r = hg.RDom(inp)
+    hist = hg.Func("hist")
+    hist[x] = 0
+    hist[hg.i32(inp[r[0], r[1]])] += 1
+    rs = hg.RDom([(1, 255)])
+    cdf = hg.Func("cdf")
+    cdf[x] = hist[x]
+    cdf[rs[0]] = cdf[rs[0] - 1] + hist[rs[0]]
+    hist.compute_root()
+    cdf.compute_root()
+    out = hg.Func("equalised")
+    out[y, x] = hg.cast(hg.UInt(8), cdf[hg.i32(inp[y, x])] * 255 / (H * W))
+    p = hg.Pipeline(out)
+    if schedule == "auto":
+        p.auto_schedule(target="cuda")
+    img = rng.integers(0, 256, (H, W)).astype(np.uint8)
+    (got,) = same(p, inp=img)
+    want_cdf = np.cumsum(np.bincount(img.ravel(), minlength=256))
+    np.testing.assert_array_equal(got, (want_cdf[img] * 255 // (H * W)).astype(np.uint8))
