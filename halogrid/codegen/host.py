@@ -58,6 +58,7 @@ class Backend:
     class, its driver hooks, and these host statement printers (overridden)."""
 
     header = ""
+    driver_header = None   # the driver module's header where it differs from kernels'
     emitter = ExprEmitter
     target = "cpu"
     hooks: tuple = ("check",)
@@ -94,7 +95,7 @@ class Backend:
             lines = [self.header, ""]
             self.emit_kernel(k, KERNEL, self.emitter(Namer(), self.target), lines)
             sources[name] = "\n".join(lines).rstrip() + "\n"
-        lines = [self.header, ""]
+        lines = [self.driver_header or self.header, ""]
         self.emit_driver(lowered, names, ex, lines)
         return "\n".join(lines) + "\n", sources
 
@@ -102,12 +103,16 @@ class Backend:
         """The generated code in one text (Pipeline.source()): the header, each kernel
         under the global name the driver calls it by, then the driver."""
         driver, kernels = self.module_files(lowered)
-        bodies = [self._body(src).replace(f"def {KERNEL}(", f"def {name}(", 1)
+        bodies = [self._body(src, self.header).replace(f"def {KERNEL}(", f"def {name}(", 1)
                   for name, src in kernels.items()]
-        return self.header + "\n\n" + "\n\n".join(bodies + [self._body(driver)])
+        if self.driver_header:
+            return (self.header + "\n\n" + "\n\n".join(bodies) + "\n\n# -- host\n"
+                    + driver)
+        return self.header + "\n\n" + "\n\n".join(bodies + [self._body(driver, self.header)])
 
-    def _body(self, module: str) -> str:
-        return module[len(self.header):].strip() + "\n"
+    @staticmethod
+    def _body(module: str, header: str) -> str:
+        return module[len(header):].strip() + "\n"
 
     def emit_driver(self, lowered, names: list, ex: ExprEmitter, lines: list[str]) -> None:
         args = arguments(lowered, ex.namer) + list(self.hooks)

@@ -43,6 +43,17 @@ from halogrid.codegen.backends.cuda.intrinsics import (_hg_ceil32, _hg_ceil64, _
                                                        _hg_round32, _hg_round64)
 '''
 
+# the driver runs its bounds lets on the host: the same helper names, host versions
+DRIVER_HEADER = '''"""halogrid pipeline: generated CUDA host code, do not edit."""
+import math
+
+import numpy as np
+
+from halogrid.codegen.backends.cuda.host_intrinsics import (_hg_ceil32, _hg_ceil64, _hg_div,
+                                                            _hg_floor32, _hg_floor64, _hg_mod,
+                                                            _hg_round32, _hg_round64)
+'''
+
 _STRIDES = {"block": ("cuda.blockIdx.{a}", "cuda.gridDim.{a}"),
             "thread": ("cuda.threadIdx.{a}", "cuda.blockDim.{a}"),
             "grid": ("cuda.grid(1)", "cuda.gridsize(1)"),
@@ -75,10 +86,13 @@ class CudaEmitter(ExprEmitter):
         self.level = outer
 
     def atomic_add(self, s: AtomicAdd) -> str:
-        # a 1-D array takes a plain index: numba-cuda mistypes a 1-tuple where two
-        # branches (privatised or not) add into 1-D arrays ("Cannot cast UniTuple")
-        index = ", ".join(self(i) for i in s.index)
-        index = index if len(s.index) == 1 else f"({index})"
+        """numba-cuda lowers an atomic on a 1-D array only with a plain integer index
+        (a 1-tuple: "Cannot cast UniTuple(int64 x 1) to int64"); a 0-D buffer is one
+        element, index 0."""
+        if len(s.index) <= 1:
+            index = self(s.index[0]) if s.index else "0"
+        else:
+            index = "(" + ", ".join(self(i) for i in s.index) + ")"
         return f"cuda.atomic.add({self.namer.storage(s.storage)}, {index}, {self(s.value)})"
 
     def allocate(self, s: Allocate) -> str:
@@ -134,6 +148,7 @@ class CudaEmitter(ExprEmitter):
 
 class CudaBackend(Backend):
     header = HEADER
+    driver_header = DRIVER_HEADER
     emitter = CudaEmitter
     target = "cuda"
     hooks = ("launch", "alloc", "fill", "owners", "check")

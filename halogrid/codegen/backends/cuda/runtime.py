@@ -112,7 +112,7 @@ class Workspace:
     def launch(self, kernel, grid: tuple, block: tuple, args: tuple) -> None:
         if any(g <= 0 for g in grid):
             return  # an empty block loop: nothing to run
-        kernel[capped(grid), tuple(block), self.stream](*args)
+        kernel[capped(grid), tuple(block), self.stream](*map(_plain, args))
 
     @staticmethod
     def owners(grid: tuple, block: tuple, per_thread: bool) -> int:
@@ -121,6 +121,12 @@ class Workspace:
         for g in capped(grid) + (tuple(block) if per_thread else ()):
             count *= max(int(g), 1)
         return count
+
+
+def _plain(arg):
+    """Integer scalars as Python ints (int64 in the kernel): the driver's lets mix ints
+    and np.int32s, and each mix would be one more specialisation to compile."""
+    return int(arg) if isinstance(arg, np.integer) and arg.dtype.itemsize <= 4 else arg
 
 
 def capped(grid: tuple) -> tuple:

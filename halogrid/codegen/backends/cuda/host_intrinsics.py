@@ -1,0 +1,14 @@
+"""The host versions of the helpers CUDA kernels import (intrinsics.py), under the same
+names: a CUDA driver computes its bounds lets in Python, and those may round or divide
+(a warp's floor(coordinate), a chunk count). Same values as the device versions."""
+
+import numpy as np
+
+from ..cpu.intrinsics import _hg_div, _hg_mod  # njit functions run on the host too
+
+_hg_floor32 = _hg_floor64 = np.floor
+_hg_ceil32 = _hg_ceil64 = np.ceil
+_hg_round32 = _hg_round64 = np.rint
+
+__all__ = ["_hg_ceil32", "_hg_ceil64", "_hg_div", "_hg_floor32", "_hg_floor64", "_hg_mod",
+           "_hg_round32", "_hg_round64"]
