@@ -127,8 +127,25 @@ def check_module(module, inputs: dict, shapes, compile_ptx) -> list:
         assert _entry_params(text) == _abi_params(k.signature), k.name
     driver = _DriverTypes(module)
     driver(shapes=shapes, **inputs)
-    assert driver.launched == {k.name: k.signature for k in found}
+    differences = _differences(module, found, driver.launched)
+    assert not differences, "the driver passes other types:\n" + "\n".join(map(str, differences))
     return found
+
+
+def _differences(module, found: list, launched: dict) -> list:
+    """(kernel, argument, type the driver passes, ptx.signature's type) where they
+    differ; a kernel the driver never launches, or launches unknown, is one too."""
+    out = [(name, "launched but not in the module") for name in launched
+           if name not in {k.name for k in found}]
+    for k, kernel in zip(found, module.kernels):
+        passed = launched.get(k.name)
+        if passed is None or len(passed) != len(k.signature):
+            out.append((k.name, f"launched with {passed}, signature {k.signature}"))
+            continue
+        names = [str(v.name) for v in kernel.scalars] + list(kernel.storages)
+        out += [(k.name, n, str(a), str(b)) for n, a, b in zip(names, passed, k.signature)
+                if a != b]
+    return out
 
 
 # ---- W1-W7 -------------------------------------------------------------------------
