@@ -4,10 +4,12 @@ simulator, running kernels as Python, does not (issue 10, part 3).
 
 Covered: every kernel of the benchmark workloads W1-W7, forward and forward+gradient,
 under the default schedule and auto_schedule(target="cuda"); and kernels with the
-trickier constructs (shared memory from compute_at at a gpu block loop, local
-arrays, global scratch slices per block, atomics on float32/float64/int32, privatised and deterministic scatters,
-rounding intrinsics, integer division helpers, bool buffers, tuple Funcs, Params of
-every kind, 0-D outputs, 3-D thread blocks), each checked to contain its construct.
+trickier constructs (shared memory from compute_at at a gpu block loop, local arrays,
+global scratch slices per block, atomics on float32/float64/int32 at 0-D, 1-D and 2-D
+indices, privatised and deterministic scatters, rounding intrinsics, integer division
+helpers, bool buffers, tuple Funcs, Params of every kind, 0-D outputs, 3-D thread
+blocks), each checked to contain its construct. About 100 CPU-seconds in all (200
+kernels at 0.1-3 s each, most of it numba's typing and lowering, not NVVM).
 
 Oracles: a kernel's static signature (ptx.signature) equals the numba types of the
 arguments the generated driver passes it (the driver run on the host with NumPy
