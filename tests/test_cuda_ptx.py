@@ -8,8 +8,8 @@ trickier constructs (shared memory from compute_at at a gpu block loop, local ar
 global scratch slices per block, atomics on float32/float64/int32 at 0-D, 1-D and 2-D
 indices, privatised and deterministic scatters, rounding intrinsics, integer division
 helpers, bool buffers, tuple Funcs, Params of every kind, 0-D outputs, 3-D thread
-blocks), each checked to contain its construct. About 100 CPU-seconds in all (200
-kernels at 0.1-3 s each, most of it numba's typing and lowering, not NVVM).
+blocks), each checked to contain its construct. About 100 CPU-seconds in all (230
+distinct kernels at 0.1-3 s each, most of it numba's typing and lowering, not NVVM).
 
 Oracles: a kernel's static signature (ptx.signature) equals the numba types of the
 arguments the generated driver passes it (the driver run on the host with NumPy
