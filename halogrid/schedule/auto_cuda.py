@@ -22,8 +22,10 @@ How each stored definition runs:
     a few constants or every consumer reads them at a few constant indices (colour
     channels, a 3x3 kernel's taps); 1 loop: gpu_tile(x, 256); 2: 32x8 threads, x
     (innermost, contiguous) the .x axis, 16x16 for a consumer of a shared-memory tile
-    (square tiles have the smallest halo); 3: the two innermost tiled and the
-    outermost gpu_blocks; more: the outer ones fused into one block axis first. Block
+    (square tiles have the smallest halo); 3: the two innermost fused into the .x axis
+    of a 32x8 tile (their extents are known only at run time: a 3-channel innermost
+    dim would leave 29 of a warp's 32 lanes idle), for a stencil's 16x16 tile the two
+    innermost tiled and the outermost gpu_blocks; more: the outer ones fused first. Block
     loops outermost, thread loops next, every other loop (narrow dims, RVars)
     serially inside each thread;
   * an associative update that sums more large dims than it writes: a scatter-add
@@ -59,7 +61,8 @@ from .state import stage_schedule
 TILE_1D = 256            # threads of a 1-D tile
 TILE_2D = (32, 8)        # (x, y) threads: a warp reads 32 consecutive elements
 STENCIL_TILE = (16, 16)  # (x, y) threads of a consumer of a shared-memory tile
-NARROW = 16              # dims at most this wide run serially inside each thread
+NARROW = 4               # dims at most this wide run serially inside each thread
+KNOWN = 64               # widths up to this are tracked (small outputs of reductions)
 CHEAP = 8                # Funcs with fewer operations are recomputed, not stored
 RFACTOR_CELLS = 1024     # reductions into at most this many cells are factored
 CHUNK = 64               # iterations each partial of a factored reduction sums
@@ -159,7 +162,7 @@ def _home(consumer, kind: str):
 # ---- narrow dims ------------------------------------------------------------------------
 
 def _narrow_dims(graph) -> dict:
-    """id(f) -> {dim: width} for f's dims at most NARROW wide (see the module doc):
+    """id(f) -> {dim: width} for f's dims at most KNOWN wide (see the module doc):
     consumers are visited before producers, so a producer dim read at a narrow dim of
     its consumer is narrow too (a channel passed down a chain)."""
     widths: dict = {}
@@ -170,7 +173,7 @@ def _narrow_dims(graph) -> dict:
             w = _guarded_width(f.definitions[0], k)
             if w is None and not output:
                 w = _read_width(f, k, graph, widths)
-            if w is not None and w <= NARROW:
+            if w is not None and w <= KNOWN:
                 dims[k] = w
         widths[id(f)] = dims
     return widths
@@ -228,9 +231,14 @@ def _scope(d, dims: dict) -> dict:
 
 
 def _width(f, d, k: int, widths) -> int | None:
-    """The width of f's dim k where narrow (its Func's, or clamped in definition d)."""
+    """The width of f's dim k where at most KNOWN (its Func's, or clamped in d)."""
     w = widths[id(f)].get(k) or _guarded_width(d, k)
-    return w if w is not None and w <= NARROW else None
+    return w if w is not None and w <= KNOWN else None
+
+
+def _narrow(f, d, k: int, widths) -> bool:
+    w = _width(f, d, k, widths)
+    return w is not None and w <= NARROW
 
 
 # ---- the launch grid of each definition --------------------------------------------------
@@ -240,7 +248,7 @@ def _schedule_stages(f, widths, tile2d) -> None:
         return  # its definition only stands in for the reads of user code
     if f.dimensions() > 0 and not _customised(f, 0):
         d = f.definitions[0]
-        wide = [a.name for k, a in enumerate(d.args) if _width(f, d, k, widths) is None]
+        wide = [a.name for k, a in enumerate(d.args) if not _narrow(f, d, k, widths)]
         _attempt(f, 0, lambda: _grid(f, wide or [a.name for a in d.args], tile2d))
     for i in range(1, len(f.definitions)):
         if not _customised(f, i):
@@ -255,7 +263,7 @@ def _schedule_update(f, index: int, widths) -> None:
     rvars = {rv.name: rv for r in d.rdoms for rv in (RVar(r, k) for k in range(r.dimensions()))}
     free = [n for n in stage_schedule(f, index).dims
             if race_reason(f, d, frozenset([n])) is None]
-    thin = [n for n in free if n in pure and _width(f, d, pure[n], widths)]
+    thin = [n for n in free if n in pure and _width(f, d, pure[n], widths)]   # known
     wide = [n for n in free if n not in thin and (n in pure or _large(rvars[n]))]
     summed = [rv for n, rv in rvars.items() if n not in free and _large(rv)]
     found = associative_op(f, d)
@@ -265,7 +273,8 @@ def _schedule_update(f, index: int, widths) -> None:
         plan = _reduction(f, d, found[0], widths, racing, thin, threads)
         if plan is not None and racing and _attempt(f, index, lambda: plan(stage)):
             return
-    if wide and _attempt(f, index, lambda: _grid(stage, wide, TILE_2D)):
+    tiled = [n for n in free if n in wide or n in thin and not _narrow(f, d, pure[n], widths)]
+    if wide and _attempt(f, index, lambda: _grid(stage, tiled, TILE_2D)):
         return
     # an update whose RVars can't be split (not associative, though race-free: a copy
     # over an RDom) still marks them: blocks over them, its narrow dims as threads
@@ -317,9 +326,9 @@ def _grid(receiver, loops: list, tile2d) -> None:
     rest = [n for n in s.dims if n not in loops]
     receiver.reorder(*reversed(loops + rest))
     while len(loops) > 3:
-        fused = f"{loops[0]}.{loops[1]}"
-        receiver.fuse(loops[1], loops[0], fused)
-        loops = [fused] + loops[2:]
+        loops = [_fuse(receiver, loops[0], loops[1])] + loops[2:]
+    if len(loops) == 3 and tile2d == TILE_2D:
+        loops = [loops[0], _fuse(receiver, loops[1], loops[2])]
     x = loops[-1]
     if len(loops) == 1:
         receiver.gpu_tile(x, f"{x}.blk", f"{x}.thr", TILE_1D)
@@ -331,6 +340,12 @@ def _grid(receiver, loops: list, tile2d) -> None:
     order = ([n for n in s.dims if s.kinds.get(n) == "gpu_block"]
              + [n for n in s.dims if s.kinds.get(n) == "gpu_thread"])
     receiver.reorder(*reversed(order + [n for n in s.dims if n not in order]))
+
+
+def _fuse(receiver, outer: str, inner: str) -> str:
+    fused = f"{outer}.{inner}"
+    receiver.fuse(inner, outer, fused)
+    return fused
 
 
 def _mark(stage, blocks: list, threads: list) -> None:
