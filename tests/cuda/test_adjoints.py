@@ -1,5 +1,5 @@
 """Adjoint pipelines (propagate_adjoints) for target='cuda' equal to the CPU target's:
-each forward pipeline of test_forward.py under loss = sum(out * seed), with the loss
+the forward pipelines of test_forward.py and test_scatters.py under loss = sum(out * seed), with the loss
 and the adjoints of its inputs (gathers, scatters into inputs, reductions into
 kernels and Params), default-scheduled and auto_schedule(target='cuda')'d."""
 
@@ -8,10 +8,8 @@ import pytest
 
 import halogrid as hg
 from cuda_compare import same, seeded_loss
+from cuda_pipelines import BOUNDARIES, H, W, bilateral_grid, flow_warp, x, y
 from halogrid.schedule.state import stage_schedule
-from test_forward import BOUNDARIES, GRID, H, W, _flow_warp, bilateral_grid
-
-x, y = hg.Var("x"), hg.Var("y")
 
 
 def _gradients(out, wrt: list, schedule: str, n_seed_dims: int = 2):
@@ -111,7 +109,7 @@ def test_flow_warp_adjoints_scatter_into_the_image(schedule, rng):
     img = rng.random((H, W), dtype=np.float32)
     fl = (rng.standard_normal((H, W, 2)) * 3).astype(np.float32)
     s = rng.standard_normal((H, W)).astype(np.float32)
-    p = _gradients(_flow_warp(inp, flow), [inp, flow], schedule)
+    p = _gradients(flow_warp(inp, flow), [inp, flow], schedule)
     _, d_inp, d_flow = same(p, rtol=1e-4, atol=1e-5, inp=img, flow=fl, seed=s)
     # every pixel's four bilinear weights sum to 1: so do the seeds it scatters
     np.testing.assert_allclose(d_inp.sum(), s.sum(), rtol=1e-4)

@@ -1,27 +1,16 @@
 """Forward pipelines for target='cuda' equal to the CPU target's results (same
 pipeline, same inputs; tests/cuda/cuda_compare.py), and to NumPy oracles where one is
-short: blurs through each boundary condition, scatters (serial, atomic() and
-auto-scheduled), gathers (LUT, a flow-field warp), a scan, a bilateral grid, tuple,
-0-D and multi-output pipelines, an RDom with a where clause."""
+short: blurs through each boundary condition, gathers (LUT, a flow-field warp), a
+scan, tuple Funcs and an argmax, a multi-output pipeline, an RDom with a where clause,
+an extern stage, Buffers and typed Params, per-stage GPU schedules (scatters and
+reductions: test_scatters.py)."""
 
 import numpy as np
 import pytest
 
 import halogrid as hg
 from cuda_compare import same
-
-x, y, z, b = hg.Var("x"), hg.Var("y"), hg.Var("z"), hg.Var("b")
-H, W = 8, 12
-
-BOUNDARIES = {  # halogrid condition -> np.pad arguments
-    "repeat_edge": (lambda f: hg.BoundaryConditions.repeat_edge(f), {"mode": "edge"}),
-    "constant_exterior": (lambda f: hg.BoundaryConditions.constant_exterior(f, 0.5),
-                          {"mode": "constant", "constant_values": 0.5}),
-    "mirror_image": (lambda f: hg.BoundaryConditions.mirror_image(f), {"mode": "symmetric"}),
-    "mirror_interior": (lambda f: hg.BoundaryConditions.mirror_interior(f),
-                        {"mode": "reflect"}),
-}
-
+from cuda_pipelines import BOUNDARIES, H, W, b, flow_warp, x, y
 
 @pytest.mark.parametrize("boundary", sorted(BOUNDARIES))
 def test_3x3_weighted_blur_through_each_boundary_condition(boundary, rng):
@@ -39,62 +28,6 @@ def test_3x3_weighted_blur_through_each_boundary_condition(boundary, rng):
     p = np.pad(img.astype(np.float64), 1, **pad)
     want = sum(kk[i, j] * p[i:i + H, j:j + W] for i in range(3) for j in range(3))
     np.testing.assert_allclose(got, want, rtol=1e-5)
-
-
-def _histogram(weighted: bool):
-    inp = hg.ImageParam(hg.Float(32), 2, "inp")
-    r = hg.RDom(inp)
-    hist = hg.Func("hist")
-    hist[b] = 0.0 if weighted else 0
-    v = inp[r[0], r[1]]
-    hist[hg.clamp(hg.i32(v * 16.0), 0, 15)] += v if weighted else 1
-    return inp, hist, r
-
-
-def _np_hist(img, weighted):
-    bins = np.clip((img * 16).astype(np.int64), 0, 15).ravel()
-    return np.bincount(bins, img.ravel().astype(np.float64) if weighted else None, 16)
-
-
-@pytest.mark.parametrize("schedule", ["serial", "atomic", "auto"])
-@pytest.mark.parametrize("weighted", [False, True], ids=["counts", "weights"])
-def test_histogram_scatter(schedule, weighted, rng):
-    """A data-dependent scatter: serial (one thread), atomic() over a gpu_blocks
-    loop (cuda.atomic.add), and as auto_schedule(target='cuda') chooses."""
-    _, hist, r = _histogram(weighted)
-    p = hg.Pipeline(hist)
-    if schedule == "atomic":
-        hist.update(0).atomic().gpu_blocks(r[0])
-    elif schedule == "auto":
-        p.auto_schedule(target="cuda")
-    img = rng.random((H, W), dtype=np.float32)
-    (got,) = same(p, shapes=[(16,)], inp=img)
-    if schedule != "auto":
-        assert ("cuda.atomic.add" in p.source(target="cuda")) == (schedule == "atomic")
-    assert got.dtype == (np.float32 if weighted else np.int32)
-    np.testing.assert_allclose(got, _np_hist(img, weighted), rtol=1e-5)
-
-
-@pytest.mark.parametrize("schedule", ["atomic", "auto"])
-@pytest.mark.parametrize("count", ["uint8", "int16", "uint16", "int64"])
-def test_histogram_with_narrow_and_wide_integer_counts(count, schedule, rng):
-    """Counts in the histogram's own integer type (CUDA has 32- and 64-bit atomic
-    adds only: narrower cells need another way to add)."""
-    t = {"uint8": hg.UInt(8), "int16": hg.Int(16), "uint16": hg.UInt(16),
-         "int64": hg.Int(64)}[count]
-    inp = hg.ImageParam(hg.Float(32), 2, "inp")
-    r = hg.RDom(inp)
-    hist = hg.Func("hist")
-    hist[b] = hg.cast(t, 0)
-    hist[hg.clamp(hg.i32(inp[r[0], r[1]] * 16.0), 0, 15)] += hg.cast(t, 1)
-    p = hg.Pipeline(hist)
-    if schedule == "atomic":
-        hist.update(0).atomic().gpu_blocks(r[0])
-    else:
-        p.auto_schedule(target="cuda")
-    img = rng.random((H, W), dtype=np.float32)
-    (got,) = same(p, shapes=[(16,)], inp=img)
-    np.testing.assert_array_equal(got, _np_hist(img, False).astype(count))
 
 
 def test_lut_gather_at_a_clamped_data_dependent_index(rng):
@@ -124,19 +57,6 @@ def test_recursive_filter_scans_each_row_in_order(rng):
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
-def _flow_warp(inp, flow):
-    """out[y, x]: inp sampled bilinearly (through repeat_edge) at (y, x) + flow[y, x]."""
-    c = hg.BoundaryConditions.repeat_edge(inp)
-    sy, sx = hg.f32(y) + flow[y, x, 0], hg.f32(x) + flow[y, x, 1]
-    y0, x0 = hg.floor(sy), hg.floor(sx)
-    fy, fx = sy - y0, sx - x0
-    iy, ix = hg.i32(y0), hg.i32(x0)
-    out = hg.Func("warped")
-    out[y, x] = ((1 - fy) * ((1 - fx) * c[iy, ix] + fx * c[iy, ix + 1])
-                 + fy * ((1 - fx) * c[iy + 1, ix] + fx * c[iy + 1, ix + 1]))
-    return out
-
-
 def _np_flow_warp(img, flow):
     h, w = img.shape
     gy, gx = np.mgrid[0:h, 0:w].astype(np.float64)
@@ -155,58 +75,9 @@ def test_flow_warp_gathers_at_data_dependent_points(rng):
     flow = hg.ImageParam(hg.Float(32), 3, "flow")
     img = rng.random((H, W), dtype=np.float32)
     fl = (rng.standard_normal((H, W, 2)) * 3).astype(np.float32)  # some leave the image
-    (got,) = same(_flow_warp(inp, flow), shapes=[(H, W)], inp=img, flow=fl)
+    (got,) = same(flow_warp(inp, flow), shapes=[(H, W)], inp=img, flow=fl)
     np.testing.assert_allclose(got, _np_flow_warp(img.astype(np.float64), fl), rtol=1e-4,
                                atol=1e-5)
-
-
-GRID = (3, 4, 4)   # bilateral grid cells: (H / 4 + 1, W / 4 + 1, 4 intensities)
-
-
-def bilateral_grid(inp):
-    """Splat (a scatter of every pixel into its grid cell), a 3-tap blur along the
-    intensity axis, and a trilinear slice (a data-dependent gather)."""
-    r = hg.RDom(inp)
-    v = hg.clamp(inp[r[0], r[1]], 0.0, 1.0)
-    grid = hg.Func("grid")
-    grid[y, x, z, b] = 0.0
-    cell = (r[0] / 4, r[1] / 4, hg.i32(v * (GRID[2] - 1) + 0.5))
-    grid[cell + (0,)] += v
-    grid[cell + (1,)] += 1.0
-    blurred = hg.Func("blurred")
-    zc = [hg.clamp(z + d, 0, GRID[2] - 1) for d in (-1, 0, 1)]
-    blurred[y, x, z, b] = (grid[y, x, zc[0], b] + 2 * grid[y, x, zc[1], b]
-                           + grid[y, x, zc[2], b]) / 4
-    gy, gx = hg.f32(y) / 4.0, hg.f32(x) / 4.0
-    gz = hg.clamp(inp[y, x], 0.0, 1.0) * (GRID[2] - 1)
-    iy, ix = hg.i32(gy), hg.i32(gx)
-    iz = hg.min(hg.i32(gz), GRID[2] - 2)
-    fy, fx, fz = gy - hg.f32(iy), gx - hg.f32(ix), gz - hg.f32(iz)
-
-    def lerp3(c):
-        def at(dy, dx, dz):
-            return blurred[hg.min(iy + dy, GRID[0] - 1), hg.min(ix + dx, GRID[1] - 1),
-                           iz + dz, c]
-        return sum(wy * wx * wz * at(dy, dx, dz)
-                   for dy, wy in ((0, 1 - fy), (1, fy)) for dx, wx in ((0, 1 - fx), (1, fx))
-                   for dz, wz in ((0, 1 - fz), (1, fz)))
-    out = hg.Func("sliced")
-    out[y, x] = lerp3(0) / hg.max(lerp3(1), 1e-3)
-    return grid, out
-
-
-def test_bilateral_grid_splat_and_slice(rng):
-    inp = hg.ImageParam(hg.Float(32), 2, "inp")
-    grid, out = bilateral_grid(inp)
-    grid.compute_root()
-    img = rng.random((H, W), dtype=np.float32)
-    got_grid, _ = same([grid, out], shapes=[GRID + (2,), (H, W)], inp=img)
-    want = np.zeros(GRID + (2,))
-    cells = (np.arange(H)[:, None] // 4, np.arange(W)[None, :] // 4,
-             (img * (GRID[2] - 1) + 0.5).astype(np.int64))
-    np.add.at(want, cells + (0,), img.astype(np.float64))
-    np.add.at(want, cells + (1,), 1.0)
-    np.testing.assert_allclose(got_grid, want, rtol=1e-5)
 
 
 def test_tuple_func_with_a_tuple_update(rng):
@@ -220,25 +91,6 @@ def test_tuple_func_with_a_tuple_update(rng):
     total, peak = same(stats, shapes=[(H,)], inp=img)
     np.testing.assert_allclose(total, img.astype(np.float64).sum(1), rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(peak, img.max(1))
-
-
-@pytest.mark.parametrize("schedule", ["default", "rfactor", "auto"])
-def test_zero_dimensional_loss(schedule, rng):
-    inp = hg.ImageParam(hg.Float(32), 2, "inp")
-    r = hg.RDom(inp)
-    loss = hg.Func("loss")
-    loss[()] = 0.0
-    loss[()] += inp[r[0], r[1]] * inp[r[0], r[1]]
-    p = hg.Pipeline(loss)
-    if schedule == "rfactor":
-        u = hg.Var("u")
-        loss.update(0).rfactor(r[0], u).gpu_blocks(u)
-    elif schedule == "auto":
-        p.auto_schedule(target="cuda")
-    img = rng.standard_normal((H, W)).astype(np.float32)
-    (got,) = same(p, shapes=[()], inp=img)
-    assert got.shape == ()
-    np.testing.assert_allclose(got, np.sum(img.astype(np.float64) ** 2), rtol=1e-5)
 
 
 def test_multi_output_pipeline_shares_its_producer(rng):
@@ -280,24 +132,6 @@ def test_rdom_with_where_sums_a_disk(rng):
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
-def test_rfactor_column_sums_fold_their_partials(rng):
-    """col[x] = sum over rows, split by 4 and rfactor'd over the row blocks (a gpu
-    block loop): the partials fold in a device kernel."""
-    ro, ri, u = hg.Var("ro"), hg.Var("ri"), hg.Var("u")
-    inp = hg.ImageParam(hg.Float(32), 2, "inp")
-    r = hg.RDom([(0, inp.height())])
-    col = hg.Func("col")
-    col[x] = 0.0
-    col[x] += inp[r[0], x]
-    out = hg.Func("centered")
-    out[y, x] = inp[y, x] - col[x] / hg.f32(inp.height())
-    col.update(0).split(r[0], ro, ri, 4).rfactor(ro, u).gpu_blocks(u)
-    img = rng.random((H + 3, W), dtype=np.float32)  # 11 rows: a tail block
-    (got,) = same(out, inp=img)
-    np.testing.assert_allclose(got, img - img.astype(np.float64).mean(0), rtol=1e-5,
-                               atol=1e-6)
-
-
 def test_extern_numpy_stage_between_gpu_stages(rng):
     """hg.extern's NumPy function runs on the host between device stages."""
     inp = hg.ImageParam(hg.Float(32), 2, "inp")
@@ -333,26 +167,6 @@ def test_buffer_and_typed_params(rng):
     np.testing.assert_allclose(got, shifted * weights * 0.25, rtol=1e-6)
 
 
-def test_one_compiled_histogram_at_few_and_many_bins(rng):
-    """auto_schedule(target='cuda')'s small-scatter choice is made at run time: 16
-    bins fit a private copy per block in shared memory, 5000 do not; one compiled
-    pipeline runs both, and 16 again."""
-    inp = hg.ImageParam(hg.Float(32), 2, "inp")
-    n = hg.Param(hg.Int(32), "n", 16)
-    r = hg.RDom(inp)
-    hist = hg.Func("hist")
-    hist[b] = 0.0
-    v = inp[r[0], r[1]]
-    hist[hg.clamp(hg.i32(v * hg.f32(n)), 0, n - 1)] += v
-    p = hg.Pipeline(hist).auto_schedule(target="cuda")
-    img = rng.random((16, 16), dtype=np.float32)
-    for bins in (16, 5000, 16):
-        (got,) = same(p, shapes=[(bins,)], inp=img, n=bins)
-        cells = np.clip((img * np.float32(bins)).astype(np.int64), 0, bins - 1).ravel()
-        np.testing.assert_allclose(got, np.bincount(cells, img.ravel().astype(np.float64),
-                                                    bins), rtol=1e-5, atol=1e-6)
-
-
 def test_each_update_stage_takes_its_own_gpu_schedule(rng):
     xo, yo, xi, yi = (hg.Var(n) for n in ("xo", "yo", "xi", "yi"))
     inp = hg.ImageParam(hg.Float(32), 2, "inp")
@@ -380,29 +194,3 @@ def test_argmax_of_each_row_as_a_tuple_reduction(rng):
     where, peak = same(am, shapes=[(H,)], inp=img)
     np.testing.assert_array_equal(where, img.argmax(1))
     np.testing.assert_array_equal(peak, img.max(1))
-
-
-@pytest.mark.parametrize("schedule", ["default", "auto"])
-def test_histogram_equalisation_chains_scatter_scan_and_gather(schedule, rng):
-    """A uint8 image's histogram (scatter), its cumulative sum (scan) and the
-    equalised image (a gather of the scan at each pixel's value)."""
-    inp = hg.ImageParam(hg.UInt(8), 2, "inp")
-    r = hg.RDom(inp)
-    hist = hg.Func("hist")
-    hist[x] = 0
-    hist[hg.i32(inp[r[0], r[1]])] += 1
-    rs = hg.RDom([(1, 255)])
-    cdf = hg.Func("cdf")
-    cdf[x] = hist[x]
-    cdf[rs[0]] = cdf[rs[0] - 1] + hist[rs[0]]
-    hist.compute_root()
-    cdf.compute_root()
-    out = hg.Func("equalised")
-    out[y, x] = hg.cast(hg.UInt(8), cdf[hg.i32(inp[y, x])] * 255 / (H * W))
-    p = hg.Pipeline(out)
-    if schedule == "auto":
-        p.auto_schedule(target="cuda")
-    img = rng.integers(0, 256, (H, W)).astype(np.uint8)
-    (got,) = same(p, inp=img)
-    want_cdf = np.cumsum(np.bincount(img.ravel(), minlength=256))
-    np.testing.assert_array_equal(got, (want_cdf[img] * 255 // (H * W)).astype(np.uint8))
