@@ -1,7 +1,9 @@
 """Adjoint pipelines (propagate_adjoints) for target='cuda' equal to the CPU target's:
-the forward pipelines of test_forward.py and test_scatters.py under loss = sum(out * seed), with the loss
-and the adjoints of its inputs (gathers, scatters into inputs, reductions into
-kernels and Params), default-scheduled and auto_schedule(target='cuda')'d."""
+the forward pipelines of test_forward.py and test_scatters.py under loss =
+sum(out * seed), with the loss and the adjoints of its inputs (gathers, scatters into
+inputs, reductions into kernels and Params), default-scheduled and
+auto_schedule(target='cuda')'d; a hand-scheduled adjoint, forward-mode tangents and a
+second-order adjoint."""
 
 import numpy as np
 import pytest

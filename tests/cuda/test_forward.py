@@ -12,6 +12,7 @@ import halogrid as hg
 from cuda_compare import same
 from cuda_pipelines import BOUNDARIES, H, W, b, flow_warp, x, y
 
+
 @pytest.mark.parametrize("boundary", sorted(BOUNDARIES))
 def test_3x3_weighted_blur_through_each_boundary_condition(boundary, rng):
     inp = hg.ImageParam(hg.Float(32), 2, "inp")

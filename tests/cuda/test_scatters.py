@@ -11,6 +11,7 @@ import halogrid as hg
 from cuda_compare import same
 from cuda_pipelines import GRID, H, W, b, bilateral_grid, x, y
 
+
 def _histogram(weighted: bool):
     inp = hg.ImageParam(hg.Float(32), 2, "inp")
     r = hg.RDom(inp)
