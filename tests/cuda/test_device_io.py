@@ -72,6 +72,25 @@ def test_device_arrays_in_give_device_arrays_out(rng):
     np.testing.assert_array_equal(np.asarray(total.copy_to_host()).reshape(()), host_total)
 
 
+def test_mixed_and_strided_inputs(rng):
+    """One device input makes every output a device array; a strided device view
+    and a strided NumPy view read as their contiguous copies do."""
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    w = hg.ImageParam(hg.Float(32), 2, "w")
+    c = hg.BoundaryConditions.repeat_edge(inp)
+    out = hg.Func("weighted")
+    out[y, x] = (c[y, x - 1] + c[y, x + 1]) * w[y, x]
+    fn = hg.Pipeline(out).compile(target="cuda")
+    wide, weights = _image(rng, (H, 2 * W)), _image(rng)
+    want = cpu_run(out, inp=np.ascontiguousarray(wide[:, ::2]), w=weights)
+    for inputs in ({"inp": cuda.to_device(wide)[:, ::2], "w": weights},
+                   {"inp": wide[:, ::2], "w": cuda.to_device(weights)}):
+        got = fn(**inputs)
+        assert _on_device(got)
+        np.testing.assert_allclose(got.copy_to_host(), want, rtol=1e-6)
+    np.testing.assert_allclose(fn(inp=wide[:, ::2], w=weights), want, rtol=1e-6)
+
+
 def test_each_call_gets_fresh_outputs_and_reuses_its_intermediates(rng):
     """Device-array calls: the first call's outputs survive a second call (device
     outputs are never reused), and a second call at the same shapes allocates
