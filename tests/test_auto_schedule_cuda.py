@@ -34,8 +34,8 @@ def _inputs(name: str) -> dict:
 
 
 def _pipeline(name: str, grad: bool):
-    """(pipeline, shapes, params) of workload `name`: its forward outputs, or its loss
-    and the adjoints of its gradient inputs."""
+    """(pipeline, inputs -> output shapes) of workload `name`: its forward outputs, or
+    its loss and the adjoints of its gradient inputs."""
     algorithm, wrt, n_fwd = impl.SPECS[name]
     params, outs, loss = algorithm()
     if not grad:
@@ -66,7 +66,10 @@ def _run(pipeline, shapes, inputs) -> tuple:
 
 
 def _gpu_layout(pipeline) -> list:
-    """Problems with the CUDA schedule of every stored stage, as text (none: [])."""
+    """Problems with the CUDA schedule of every stored stage, as text (none: []): a
+    stage with loops and no gpu_block loops outermost, or with no gpu_thread loops
+    (but a factored reduction's partial loop, which the backend spreads over threads
+    itself)."""
     graph = build_graph(pipeline.outputs)
     problems = []
     for f in graph.funcs:
@@ -88,7 +91,8 @@ def _gpu_layout(pipeline) -> list:
                 continue
             kinds = [s.kinds.get(n) for n in dims] if dims else []
             blocks = kinds.count("gpu_block")
-            if dims and (blocks == 0 or kinds[:blocks] != ["gpu_block"] * blocks):
+            if dims and (blocks == 0 or kinds[:blocks] != ["gpu_block"] * blocks
+                         or "gpu_thread" not in kinds and s.rfactor is None):
                 problems.append(f"{f.name}[{i}] loops {list(zip(dims, kinds))}")
     return problems
 

@@ -17,25 +17,25 @@ Where Funcs are computed (Funcs the user placed, outputs and autodiff's
     computed at that consumer's innermost loop, inside its gpu_thread loops: in each
     thread's local memory, never in a global buffer.
 How each stored definition runs:
-  * its loops to tile: its pure dims (in an update, those that are race-free), less
-    the narrow ones: dims at most NARROW wide, because the definition clamps them to
-    a few constants or every consumer reads them at a few constant indices (colour
-    channels, a 3x3 kernel's taps); 1 loop: gpu_tile(x, 256); 2: 32x8 threads, x
+  * its loops to tile: its pure dims (in an update, the race-free ones) but the
+    narrow ones, at most NARROW wide because the definition clamps them to a few
+    constants or every consumer reads them at a few constant indices (colour
+    channels, a 3x3 kernel's taps). 1 loop: gpu_tile(x, 256); 2: 32x8 threads, x
     (innermost, contiguous) the .x axis, 16x16 for a consumer of a shared-memory tile
     (square tiles have the smallest halo); 3: the two innermost fused into the .x axis
-    of a 32x8 tile (their extents are known only at run time: a 3-channel innermost
-    dim would leave 29 of a warp's 32 lanes idle), for a stencil's 16x16 tile the two
-    innermost tiled and the outermost gpu_blocks; more: the outer ones fused first. Block
-    loops outermost, thread loops next, every other loop (narrow dims, RVars)
-    serially inside each thread;
+    of the 32x8 tile (their extents are known only at run time, and a 3-channel
+    innermost dim would idle 29 of a warp's 32 lanes), or, under a 16x16 stencil tile,
+    the two innermost tiled and the outermost gpu_blocks; more: the outer ones fused
+    first. Block loops outermost, thread loops next, every other loop (narrow dims,
+    RVars) serially inside each thread;
   * an associative update that sums more large dims than it writes: a scatter-add
     (a histogram, a LUT's adjoint, a warp's or a splat's) gets atomic() and its wide
-    RVars tiled, the few-cell ones privatised per block in shared memory by the CUDA
-    backend (contention stays inside a block); a reduction into its own pure dims and
-    fixed points (a loss, d k, d H3) or another into at most RFACTOR_CELLS cells has its
-    RVars fused, split by CHUNK and rfactored, the factored loop gpu_blocks (one
-    partial per block, merged after the loop) and its narrow pure dims that block's
-    threads;
+    RVars tiled (the CUDA backend privatises a few-cell target per block in shared
+    memory, so contention stays inside a block); a reduction into its own pure dims
+    and fixed points (a loss, d k, d H3), or another into at most RFACTOR_CELLS cells,
+    has its RVars fused, split by CHUNK and rfactored: the factored loop gpu_blocks
+    (one partial each, merged after the loop), its pure dims of known width (at most
+    KNOWN) that loop's threads;
   * anything else (a scan, a single-point update) runs as written.
 Definitions the user scheduled are left alone; a plan the directives refuse is
 undone as a whole (the default schedule is always valid).
