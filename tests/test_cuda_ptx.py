@@ -71,28 +71,39 @@ def compile_ptx():
 
 class _DriverTypes(CompiledPipeline):
     """The CUDA driver run on the host, as CudaCompiledPipeline runs it, with NumPy
-    arrays for device buffers: each launch records numba.typeof of its arguments (how
-    numba-cuda types a launch) and runs nothing. Hooks other than launch/alloc/fill/
-    check are the runtime's own (host arithmetic, such as owners)."""
+    arrays for device buffers and the runtime's own launch (and any other hook but
+    alloc/fill/check), whose kernels are recorders: each records numba.typeof of the
+    arguments it is called with (how numba-cuda types a launch) and runs nothing."""
 
     def __init__(self, module):
         driver, sources = module_files(module)
+        self.launched: dict = {}
         code = types.ModuleType("halogrid_cuda_driver")
-        code.__dict__.update({name: name for name in sources})  # kernels as their names
+        code.__dict__.update({name: _Recorder(name, self.launched) for name in sources})
         exec(compile(driver, "<cuda driver>", "exec"), code.__dict__)
         meta = {"reads": [[f.name, module.graph.inputs.index(inp), d]
                           for f, inp, d, _ in module.bounds.input_reads]}
         super().__init__(module.graph, code, meta)
-        self.launched: dict = {}
 
     def _execute(self, args, shapes, check, wrap_launch):
-        def launch(kernel, grid, block, kernel_args):
-            sig = tuple(numba.typeof(a) for a in kernel_args)
-            assert self.launched.setdefault(kernel, sig) == sig, kernel
-        stand_ins = {"launch": launch, "alloc": _zeros, "fill": _fill, "check": check}
+        stand_ins = {"alloc": _zeros, "fill": _fill, "check": check}
         workspace = runtime.Workspace()
         hooks = [stand_ins.get(h) or getattr(workspace, h) for h in BACKEND.hooks]
         return self.module.run(*args, CUDA_CHUNKS, *hooks)
+
+
+class _Recorder:
+    """kernel[grid, block, stream](*args): records the argument types under `name`."""
+
+    def __init__(self, name: str, launched: dict):
+        self.name, self.launched = name, launched
+
+    def __getitem__(self, launch_config):
+        return self
+
+    def __call__(self, *args):
+        sig = tuple(numba.typeof(a) for a in args)
+        assert self.launched.setdefault(self.name, sig) == sig, self.name
 
 
 def _zeros(storage, shape, dtype, output=False):
@@ -379,13 +390,17 @@ def test_tricky_kernels_compile_to_ptx(case, compile_ptx):
 
 
 def test_signatures_follow_the_storage_and_scalar_types():
-    """Independent of the driver: the array types of bool, tuple and 0-D buffers and
-    the scalar types of Params, integer Vars and a host-computed float Let."""
+    """Independent of the driver: the array types of bool and 0-D buffers and the
+    scalar types of Params, integer Vars and a host-computed float Let."""
     p, _, _ = _params()
     (k,) = ptx.kernels(ptx.as_module(p))
     scalars = [str(t) for t in k.signature if not isinstance(t, numba.types.Array)]
     assert scalars[-4:] == ["float32", "float64", "bool", "float32"]  # gain offset on k*u
     assert set(scalars[:-4]) == {"int64"}
+    module = ptx.as_module(_integer_division()[0])
+    ((kernel, k),) = zip(module.kernels, ptx.kernels(module))
+    by_name = {str(v.name): t for v, t in zip(kernel.scalars, k.signature)}
+    assert by_name["n"] == numba.int64  # an Int(32) Param: a Python int at launch
     arrays = {t for k in ptx.kernels(ptx.as_module(_bools()[0])) for t in k.signature
               if isinstance(t, numba.types.Array)}
     assert arrays == {numba.types.Array(numba.float32, 2, "C"),

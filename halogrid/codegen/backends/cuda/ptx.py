@@ -9,9 +9,9 @@ from the Module alone, as the driver (host.py) calls the kernel:
             dimensions, an Allocate's or ExternCall's type and extents (a 0-D buffer
             is one element, 1-D, as the driver allocates and binds it), a kernel's
             scratch buffer 2-D (owner, cell);
-  scalars   a Param has its NumPy type (binding.bind_param); an integer Var is int64
-            (the driver computes bounds, loop vars and THREADS as Python ints); a
-            float or bool Var (a host Let of a Param expression) has its own type.
+  scalars   the numba type of a value of the Param's or Var's type after the
+            runtime's launch conversion (integers of at most 32 bits become Python
+            ints, int64 in the kernel; floats and bools keep their NumPy type).
 The kernel's Python function is its module source with the `cuda.jit` decorator
 dropped, run as a plain module; `numba.cuda.compile_ptx` types and compiles it for
 compute capability `cc` (needs numba-cuda and its NVVM wheels, no GPU, and no
@@ -31,11 +31,11 @@ import time
 from typing import NamedTuple
 
 from .... import errors
-from ....ir.buffer import Param
 from ...lower import Module
 from ...passes.storage import input_storage_name
 from ...stmt import Allocate, ExternCall, walk
 from .module import module_files
+from .runtime import _plain as launch_scalar  # what Workspace.launch makes of a scalar
 
 DECORATOR = re.compile(r"^@cuda\.jit\b[^\n]*\n", re.M)  # module.py's line above `kernel`
 SM_90 = (9, 0)
@@ -93,12 +93,10 @@ def storage_types(module: Module) -> dict:
 def signature(kernel, storage_types: dict) -> tuple:
     """The argument types of `kernel` (a CudaKernel): scalars, then storages (its
     scratch buffers are 2-D: one row of cells per owner, scratch.py)."""
-    from numba import from_dtype, types
+    from numba import from_dtype, typeof, types
 
-    def scalar(v):
-        if isinstance(v, Param) or not v.type.is_int:
-            return from_dtype(v.type.dtype)
-        return types.int64
+    def scalar(v):  # a value of the scalar's type as the runtime's launch passes it
+        return typeof(launch_scalar(v.type.dtype.type(0)))
     arrays = dict(storage_types)
     arrays.update({sc.storage: types.Array(from_dtype(sc.type.dtype), 2, "C")
                    for sc in kernel.scratches})
