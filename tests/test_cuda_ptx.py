@@ -73,7 +73,8 @@ class _DriverTypes(CompiledPipeline):
     """The CUDA driver run on the host, as CudaCompiledPipeline runs it, with NumPy
     arrays for device buffers and the runtime's own launch (and any other hook but
     alloc/fill/check), whose kernels are recorders: each records numba.typeof of the
-    arguments it is called with (how numba-cuda types a launch) and runs nothing."""
+    arguments it is called with (how numba-cuda types a launch) and runs nothing.
+    Launches over an empty grid are recorded too (the runtime would skip them)."""
 
     def __init__(self, module):
         driver, sources = module_files(module)
@@ -86,8 +87,11 @@ class _DriverTypes(CompiledPipeline):
         super().__init__(module.graph, code, meta)
 
     def _execute(self, args, shapes, check, wrap_launch):
-        stand_ins = {"alloc": _zeros, "fill": _fill, "check": check}
         workspace = runtime.Workspace()
+
+        def launch(kernel, grid, block, kernel_args):  # an empty grid too (it skips those)
+            workspace.launch(kernel, tuple(max(g, 1) for g in grid), block, kernel_args)
+        stand_ins = {"launch": launch, "alloc": _zeros, "fill": _fill, "check": check}
         hooks = [stand_ins.get(h) or getattr(workspace, h) for h in BACKEND.hooks]
         return self.module.run(*args, CUDA_CHUNKS, *hooks)
 
