@@ -23,6 +23,8 @@ from ...ir.expr import Binary, Call, Const, Expr, RVar, Var
 from ...ir.interval import Interval, bounds_of
 from ...ir.simplify import simplify
 from ...ir.visit import collect, mutate_with, substitute
+from ...schedule.legality import associative_op
+from ...schedule.state import PARALLEL_KINDS
 from ..local_bounds import footprint, local_region
 from ..loop_plan import plan_stage, stage_ranges
 from ..names import storage_name
@@ -199,6 +201,7 @@ class _Parts:
     before: object
     core: object
     after: object
+    args: tuple = ()   # the left side's coordinates, renamed
 
 
 def _lowered(ctx: _Ctx, f, stage: Stage, red):
@@ -239,18 +242,19 @@ def _parts(ctx: _Ctx, f, stage: Stage, red) -> _Parts:
         for c in conds[1:]:
             cond = Binary("&&", cond, c)
         core = IfThenElse(cond, core)
-    return _Parts(plan, rename, before, core, after)
+    return _Parts(plan, rename, before, core, after, args)
 
 
 # ---- sibling updates in one loop nest -------------------------------------------
 
 def _fused(ctx: _Ctx, f, group: list):
-    """One loop nest running the parallel reductions of `group` (consecutive updates of
-    f) together, or None. Sibling reductions over the same domain are common in
-    adjoints: every read of hom[i, j] by a warp sends one; fused, they share the
-    consumer's recomputed values (CSE) and make one pass over memory instead of n.
-    Legal because each core writes only its own intermediate (rfactor) or adds
-    atomically, and none reads f."""
+    """One loop nest running `group` (consecutive updates of f) together, or None.
+    Sibling reductions over the same domain are common in adjoints: every read of
+    hom[i, j] by a warp sends one, every channel of a pixel read by a weighted sum
+    another; fused, they share the consumer's recomputed values (CSE) and make one pass
+    over memory instead of n (Halide's compute_with). Legal for parallel reductions
+    because each core writes only its own intermediate (rfactor) or adds atomically,
+    and none reads f; for plain ones see _plain_legal."""
     region = ctx.regions[id(f)]
     reds = []
     for st in group:
@@ -258,12 +262,19 @@ def _fused(ctx: _Ctx, f, group: list):
             return None
         red = plan_reduction(f, st, f.definitions[st.index].schedule,
                              _const_extents(ctx, region), ctx.target)
-        if red.mode not in ("rfactor", "atomic", "choose") or any(
-                c.callee is f for c in collect((red.rhs,), Call)):
+        if red.mode == "plain":
+            found = associative_op(f, f.definitions[st.index])
+            red = replace(red, op=found[0], rhs=found[1]) if found else None
+        if red is None or red.mode not in ("plain", "rfactor", "atomic", "choose") or any(
+                c.callee is f for c in collect((red.rhs, *st.predicates), Call)):
             return None
         reds.append(red)
     if len({r.mode for r in reds}) != 1:
         return None
+    if reds[0].mode == "plain":
+        additive = {"+", "-"}
+        if len({"+" if r.op in additive else r.op for r in reds}) != 1:
+            return None
     if reds[0].mode != "choose":
         return _fuse_parts(ctx, f, group, reds)
     private = _fuse_parts(ctx, f, group, [r.private for r in reds])
@@ -273,18 +284,37 @@ def _fused(ctx: _Ctx, f, group: list):
     return IfThenElse(private_fits(region, group[0], ctx.target, len(group)), private, atomic)
 
 
+def _plain_legal(first, parts: list, mappings: list) -> bool:
+    """Whether serial updates f[a_k] = f[a_k] op e_k (one commutative op, no e_k reads
+    f) may run fused, iteration by iteration: unfused, each location gets the same
+    contributions in another order, so the result is equal (to rounding, where two
+    updates add into one location). Two more conditions: every loop of a parallel
+    kind is one coordinate of every update's left side (iterations write disjoint
+    slices of f, as each update alone does), and every update's left side moves with
+    the innermost loop (licm keeps a fixed-location accumulator in a float64 local only
+    when no other statement of the loop writes the buffer: fusing would lose it)."""
+    coords = [tuple(substitute(a, m) for a in p.args) for p, m in zip(parts, mappings)]
+    for lp in first.loops:
+        if lp.kind in PARALLEL_KINDS and not all(
+                any(a is lp.var for a in args) for args in coords):
+            return False
+    inner = first.loops[-1].var if first.loops else None
+    return inner is None or all(any(v is inner for v in collect(args, Var))
+                                for args in coords)
+
+
 def _fuse_parts(ctx: _Ctx, f, group: list, reds: list):
     parts = [_parts(ctx, f, st, red) for st, red in zip(group, reds)]
     if all(r.mode == "rfactor" and r.op == reds[0].op for r in reds) and \
             all(collect(tuple(st.args), RVar) for st in group):
         _share_partials(parts)
     first = parts[0].plan
-    cores = []
-    for p in parts:
-        mapping = _same_loops(p.plan, first)
-        if mapping is None:
-            return None
-        cores.append(map_exprs(p.core, lambda e, m=mapping: substitute(e, m)))
+    mappings = [_same_loops(p.plan, first) for p in parts]
+    if any(m is None for m in mappings) or (
+            reds[0].mode == "plain" and not _plain_legal(first, parts, mappings)):
+        return None
+    cores = [map_exprs(p.core, lambda e, m=m: substitute(e, m))
+             for p, m in zip(parts, mappings)]
     body = block(*cores)
     for lp in reversed(first.loops):
         body = For(lp.var, lp.min, lp.extent, lp.kind, body, lp.partition)
