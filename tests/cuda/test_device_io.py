@@ -126,6 +126,18 @@ def test_a_wrong_device_array_gets_the_numpy_arrays_input_error(wrong, message):
     assert errors[0] == errors[1]
 
 
+def test_a_read_outside_an_input_gets_the_cpu_targets_bounds_error():
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    out = hg.Func("unguarded")
+    out[y, x] = inp[y, x - 1] + inp[y, x + 1]
+    errors = []
+    for target in ("cuda", "cpu"):
+        with pytest.raises(hg.BoundsError) as info:
+            hg.Pipeline(out).compile(target=target)(inp=np.ones((4, 5), np.float32))
+        errors.append(str(info.value))
+    assert errors[0] == errors[1] and "over [-1, 5]" in errors[0]
+
+
 def test_realize_and_source_for_cuda(rng):
     inp, _, (blur, _) = _blur_and_total()
     a = _image(rng)
