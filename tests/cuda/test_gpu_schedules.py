@@ -74,6 +74,18 @@ def test_gpu_blocks_and_threads_over_a_tile(rng):
     assert _launch_blocks(hg.Pipeline(f).source(target="cuda")) == ["(8, 2)"]
 
 
+def test_gpu_threads_over_a_loop_longer_than_a_block_stride(rng):
+    """gpu_threads(x) over rows of 1500 pixels (no constant extent, more than 1024
+    threads): the block gets a bounded number of threads, which stride the row."""
+    inp, f = _box(2)
+    f.gpu_blocks(y).gpu_threads(x)
+    a = rng.random((2, 1500), dtype=np.float32)
+    (got,) = same(f, inp=a)
+    np.testing.assert_allclose(got, _np_box(a), rtol=1e-5)
+    (block,) = _launch_blocks(hg.Pipeline(f).source(target="cuda"))
+    assert 1 <= int(block.strip("(,)")) <= 1024
+
+
 def _separable():
     """(inp, blur_x, out): out = a vertical 3-tap blur of a horizontal one."""
     inp = hg.ImageParam(hg.Float(32), 2, "inp")
