@@ -72,6 +72,12 @@ class Target:
     def atomics(self) -> bool:
         return not self.deterministic
 
+    def atomic_adds(self, t) -> bool:
+        """Whether a racing += of type t may be an atomic add: not in deterministic
+        mode, and on a GPU only for 32- and 64-bit values (CUDA has no narrower
+        atomics; an 8-bit histogram is privatised instead)."""
+        return self.atomics and not t.is_bool and (not self.is_gpu or t.bits >= 32)
+
     @property
     def reassociate(self) -> bool:
         return not self.is_gpu

@@ -72,7 +72,7 @@ def plan_reduction(func, stage, sched, const_extents, target) -> Reduction:
     if not racing or found is None:
         return Reduction("plain", sched)
     op, rhs = found
-    atomic_ok = op in ("+", "-") and not stage.values[0].type.is_bool and target.atomics
+    atomic_ok = op in ("+", "-") and target.atomic_adds(stage.values[0].type)
     private = Reduction("rfactor", _privatised(sched, racing, target), op, rhs,
                         f"{racing[0]}.chunk")
     atomic = Reduction("atomic", sched, op, rhs)
