@@ -30,9 +30,9 @@ GRID = (8, 8, 8)  # GH, GW, GD
 LUMA = (0.299, 0.587, 0.114)
 
 
-def slice_apply_func(img: hg.ImageParam, grid: hg.ImageParam) -> hg.Func:
-    """out[y, x, c] of img[y, x, 3] and grid[gy, gx, gz, 12]: the grid read trilinearly
-    at cell coordinates ((y + 0.5) GH / H - 0.5, (x + 0.5) GW / W - 0.5, luma GD - 0.5),
+def slice_apply_funcs(img: hg.ImageParam, grid: hg.ImageParam) -> tuple[hg.Func, hg.Func]:
+    """(out, coef): out[y, x, c] of img[y, x, 3] and grid[gy, gx, gz, 12], the grid read
+    trilinearly at cell coordinates ((y + 0.5) GH / H - 0.5, (x + 0.5) GW / W - 0.5, luma GD - 0.5),
     neighbour indices clamped to the grid (grid_sample's border padding).
 
     Written for a cheap backward: luma is a Func (its adjoint is one value per pixel,
@@ -59,7 +59,7 @@ def slice_apply_func(img: hg.ImageParam, grid: hg.ImageParam) -> hg.Func:
     out = hg.Func("sliced")
     out[y, x, c] = 0.0
     out[y, x, c] += coef[y, x, c, r.x] * rgb1[y, x, r.x]
-    return out
+    return out, coef
 
 
 def _corner_weight(fracs, corner):
@@ -73,11 +73,20 @@ def _corner_weight(fracs, corner):
 def build():
     """The torch op slice_apply(img (H, W, 3), grid (GH, GW, GD, 12)) -> (H, W, 3); its
     backward auto-scheduled (stored coefficients and adjoints, parallel loops, the 8
-    grid-adjoint scatters in one loop nest with private accumulators)."""
+    grid-adjoint scatters in one loop nest with private accumulators), but for two
+    adjoints that are cheaper to recompute where they are read than to store: the
+    output's (the seed, zero outside its window: a load and a select) and coef's
+    (d_out[y, x, c] * rgb1[y, x, j], one product per value; stored, 48 MB at 1 MP)."""
     img = hg.ImageParam(hg.Float(32), 3, "img")
     grid = hg.ImageParam(hg.Float(32), 4, "grid")
-    return hg.torch.to_autograd([slice_apply_func(img, grid)], inputs=[img, grid],
-                                name="bilateral_slice_apply", backward_schedule="auto")
+    out, coef = slice_apply_funcs(img, grid)
+
+    def schedule(backward, d):
+        d[out].compute_inline()
+        d[coef].compute_inline()
+        backward.auto_schedule()
+    return hg.torch.to_autograd([out], inputs=[img, grid], name="bilateral_slice_apply",
+                                backward_schedule=schedule)
 
 
 def torch_slice_apply(img: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
