@@ -98,7 +98,9 @@ class _Builder:
                 f"the extent of '{outer}' varies from one iteration to the next (a split "
                 "tail)", "Fuse the outer loop of a split, or use factors that divide")
         vf = self.fresh(fused)
-        self.info[fused] = (_c(0), simplify(ei * eo))
+        # an empty loop (extent <= 0, an RDom with no points) keeps the fused one empty:
+        # two negative extents would multiply into a positive one
+        self.info[fused] = (_c(0), simplify(_max0(ei) * _max0(eo)))
         self.value[vi] = mi + vf % ei
         self.value[vo] = mo + vf / ei
 
@@ -109,6 +111,11 @@ class _Builder:
                 return simplify(e)
             e = nxt
         raise errors.InternalError("split definitions do not terminate")
+
+
+def _max0(e: Expr) -> Expr:
+    from ..ir.expr import Binary
+    return Binary("max", e, _c(0))
 
 
 def _min(a: Expr, b: Expr) -> Expr:
