@@ -1,7 +1,8 @@
 """Common-subexpression elimination inside each Store or AtomicAdd: a subexpression
 used twice or more by one store (its value and indices together) is computed once, in
-a Let just before it. Consecutive stores of one Block that do not read what another of
-them writes (the cores of fused sibling reductions) share their Lets. The two values
+a Let just before it. Consecutive stores of one Block (the cores of fused sibling
+updates) share their Lets, except for subexpressions that load a storage one of them
+writes (an update's own f[a]), which stay in their store. The two values
 of every Select are Lets too: a select then picks between computed values (an LLVM
 `select`, vectorisable) instead of branching around loads; Halide's select evaluates
 both sides as well.
@@ -47,7 +48,7 @@ def _walk(s: Stmt, counter) -> Stmt:
 def _walk_block(stmts, counter) -> list:
     out, run = [], []
     for s in list(stmts) + [None]:
-        if isinstance(s, (Store, AtomicAdd)) and _independent(run + [s]):
+        if isinstance(s, (Store, AtomicAdd)):
             run.append(s)
             continue
         if run:
@@ -58,13 +59,16 @@ def _walk_block(stmts, counter) -> list:
     return out
 
 
-def _independent(stores: list) -> bool:
-    """No store loads a storage that another store of the run writes."""
-    for s in stores:
-        loads = {n.storage for n in collect(tuple(s.index) + (s.value,), Load)}
-        if any(t is not s and t.storage in loads for t in stores):
-            return False
-    return True
+def _loads_written(order: list, stores: list) -> set:
+    """ids of the nodes that load a storage one of several stores writes: they stay in
+    their store (a Let before the run would read the storage before the run writes it)."""
+    written = {s.storage for s in stores} if len(stores) > 1 else set()
+    dirty = set()
+    for n in order:  # post-order: children first
+        if (isinstance(n, Load) and n.storage in written) or \
+                any(id(c) in dirty for c in n.children()):
+            dirty.add(id(n))
+    return dirty
 
 
 def _tree_counts(roots) -> dict:
@@ -84,7 +88,9 @@ def _cse_stores(stores: list, counter) -> Stmt:
     totals = _tree_counts(roots)
     branches = {id(b) for n in post_order(roots) if isinstance(n, Select)
                 for b in (n.true_value, n.false_value)}
-    repeated = [n for n in post_order(roots) if not isinstance(n, _LEAVES)
+    order = post_order(roots)
+    dirty = _loads_written(order, stores)
+    repeated = [n for n in order if not isinstance(n, _LEAVES) and id(n) not in dirty
                 and (totals[n] > 1 or id(n) in branches)]
     if not repeated:
         return block(*stores)
