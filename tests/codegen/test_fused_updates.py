@@ -1,6 +1,6 @@
 """Consecutive serial ('plain') updates of one Func over one domain run in one loop nest
-(build_loops._fused / _plain_legal, Halide's compute_with): the adjoint of a weighted
-sum of channels, and two scatters over one RDom. Each fused case is checked against
+(build_loops._fused / _plain_legal, Halide's compute_with), sharing what they recompute
+(cse): the adjoint of a weighted sum of channels, and two scatters over one RDom. Each fused case is checked against
 NumPy and against the same pipeline lowered unfused; the cases that must not fuse (an
 update reading f at another point, different ops, reductions into fixed points) keep
 one nest per update and their values."""
@@ -73,6 +73,7 @@ def test_channel_updates_of_an_adjoint_share_one_nest(schedule, monkeypatch, rng
     if schedule == "auto":
         pipe.auto_schedule()
     fused_nests = _nests(pipe, d_img)
+    fused_loads = pipe.source().count(f"buf_{seed_name}[")  # shared by the 3 stores (cse)
     img = rng.random((23, 31, 3), dtype=np.float32)
     seed = rng.random((23, 31), dtype=np.float32)
     got = pipe.compile()(**{seed_name: seed}, shapes=[img.shape])
@@ -83,6 +84,7 @@ def test_channel_updates_of_an_adjoint_share_one_nest(schedule, monkeypatch, rng
     if schedule == "auto":
         pipe2.auto_schedule()
     assert _nests(pipe2, d_img2) == fused_nests + 2  # 3 channel updates: 3 nests -> 1
+    assert pipe2.source().count(f"buf_{seed2}[") == 3 * fused_loads
     np.testing.assert_array_equal(pipe2.compile()(**{seed2: seed}, shapes=[img.shape]), got)
 
 
