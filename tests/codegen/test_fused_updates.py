@@ -1,9 +1,9 @@
 """Consecutive serial ('plain') updates of one Func over one domain run in one loop nest
-(build_loops._fused / _plain_legal, Halide's compute_with), sharing what they recompute
-(cse): the adjoint of a weighted sum of channels, and two scatters over one RDom. Each fused case is checked against
-NumPy and against the same pipeline lowered unfused; the cases that must not fuse (an
-update reading f at another point, different ops, reductions into fixed points) keep
-one nest per update and their values."""
+(build_loops._fused / _plain_legal, Halide's compute_with), sharing what they
+recompute (cse): the adjoint of a weighted sum of channels, and two scatters over one
+RDom. Each fused case is checked against NumPy and against the same pipeline lowered
+unfused; the cases that must not fuse (an update reading f at another point, different
+ops, reductions into fixed points) keep one nest per update and their values."""
 
 import numpy as np
 import pytest
