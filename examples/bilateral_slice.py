@@ -30,15 +30,19 @@ GRID = (8, 8, 8)  # GH, GW, GD
 LUMA = (0.299, 0.587, 0.114)
 
 
-def slice_apply_funcs(img: hg.ImageParam, grid: hg.ImageParam) -> tuple[hg.Func, hg.Func]:
-    """(out, coef): out[y, x, c] of img[y, x, 3] and grid[gy, gx, gz, 12], the grid read
-    trilinearly at cell coordinates ((y + 0.5) GH / H - 0.5, (x + 0.5) GW / W - 0.5, luma GD - 0.5),
-    neighbour indices clamped to the grid (grid_sample's border padding).
+def slice_apply_funcs(img: hg.ImageParam, grid: hg.ImageParam):
+    """(out, coef, [layer0, layer1]): out[y, x, c] of img[y, x, 3] and grid[gy, gx, gz, 12],
+    the grid read trilinearly at cell coordinates ((y + 0.5) GH / H - 0.5,
+    (x + 0.5) GW / W - 0.5, luma GD - 0.5), neighbour indices clamped to the grid
+    (grid_sample's border padding).
 
     Written for a cheap backward: luma is a Func (its adjoint is one value per pixel,
     not one per colour channel that reads it), coef[y, x, c, j] is the 3x4 matrix (its
     adjoint one gather, not one per 4 c + j it is read at), and the affine is a sum
-    over the homogeneous colour (r, g, b, 1) (one adjoint of img's reads, not three)."""
+    over the homogeneous colour (r, g, b, 1) (one adjoint of img's reads, not three).
+    The trilinear read is two bilinear layers (the depth cells z0 and z0 + 1) mixed by
+    the depth fraction: stored in the backward, luma's adjoint reads their difference
+    (24 values a pixel) instead of gathering the 8 corners again."""
     y, x, c, j = hg.Var("y"), hg.Var("x"), hg.Var("c"), hg.Var("j")
     luma = hg.Func("luma")
     luma[y, x] = sum(w * img[y, x, i] for i, w in enumerate(LUMA))
@@ -47,19 +51,25 @@ def slice_apply_funcs(img: hg.ImageParam, grid: hg.ImageParam) -> tuple[hg.Func,
               luma[y, x] * hg.f32(grid.dim_extent(2)) - 0.5]
     lows = [hg.floor(t) for t in coords]
     fracs = [t - lo for t, lo in zip(coords, lows)]
+    layers = []
+    for dz in (0, 1):  # the grid read bilinearly in (y, x) at depth cell z0 + dz
+        layer = hg.Func(f"layer{dz}")
+        layer[y, x, c, j] = sum(
+            _corner_weight(fracs[:2], corner) * grid[tuple(
+                hg.clamp(hg.i32(lo) + d, 0, grid.dim_extent(a) - 1)
+                for a, (lo, d) in enumerate(zip(lows, corner + (dz,)))) + (4 * c + j,)]
+            for corner in np.ndindex(2, 2))
+        layers.append(layer)
     coef = hg.Func("coef")
-    coef[y, x, c, j] = sum(
-        _corner_weight(fracs, corner) * grid[tuple(
-            hg.clamp(hg.i32(lo) + d, 0, grid.dim_extent(a) - 1)
-            for a, (lo, d) in enumerate(zip(lows, corner))) + (4 * c + j,)]
-        for corner in np.ndindex(2, 2, 2))
+    coef[y, x, c, j] = (layers[0][y, x, c, j] * (1.0 - fracs[2])
+                        + layers[1][y, x, c, j] * fracs[2])
     rgb1 = hg.Func("rgb1")
     rgb1[y, x, j] = hg.select(j < 3, img[y, x, hg.min(j, 2)], 1.0)
     r = hg.RDom([(0, 4)], "r")
     out = hg.Func("sliced")
     out[y, x, c] = 0.0
     out[y, x, c] += coef[y, x, c, r.x] * rgb1[y, x, r.x]
-    return out, coef
+    return out, coef, layers
 
 
 def _corner_weight(fracs, corner):
@@ -72,18 +82,21 @@ def _corner_weight(fracs, corner):
 
 def build():
     """The torch op slice_apply(img (H, W, 3), grid (GH, GW, GD, 12)) -> (H, W, 3); its
-    backward auto-scheduled (stored coefficients and adjoints, parallel loops, the 8
-    grid-adjoint scatters in one loop nest with private accumulators), but for two
-    adjoints that are cheaper to recompute where they are read than to store: the
-    output's (the seed, zero outside its window: a load and a select) and coef's
-    (d_out[y, x, c] * rgb1[y, x, j], one product per value; stored, 48 MB at 1 MP)."""
+    backward auto-scheduled (parallel loops, the 8 grid-adjoint scatters in one loop
+    nest with private accumulators) after three choices of its own: the two layers
+    stored (96 MB at 1 MP), coef recomputed from them, and the adjoints that are one
+    product per value (coef's, the layers', the output's: the seed, zero outside its
+    window) recomputed where they are read instead of stored."""
     img = hg.ImageParam(hg.Float(32), 3, "img")
     grid = hg.ImageParam(hg.Float(32), 4, "grid")
-    out, coef = slice_apply_funcs(img, grid)
+    out, coef, layers = slice_apply_funcs(img, grid)
 
     def schedule(backward, d):
-        d[out].compute_inline()
-        d[coef].compute_inline()
+        for f in [out, coef] + layers:
+            d[f].compute_inline()
+        coef.compute_inline()
+        for f in layers:
+            f.compute_root()
         backward.auto_schedule()
     return hg.torch.to_autograd([out], inputs=[img, grid], name="bilateral_slice_apply",
                                 backward_schedule=schedule)
