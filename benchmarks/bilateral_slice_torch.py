@@ -4,7 +4,7 @@
     python -m benchmarks.bilateral_slice_torch --size 512 --threads 1
 
 The halogrid op is examples/bilateral_slice.py's (hg.torch.to_autograd of the slice-apply
-Func, its backward auto-scheduled); the PyTorch one is its torch_slice_apply
+Func, its backward scheduled by the example's hook); the PyTorch one is its torch_slice_apply
 (grid_sample, trilinear, on the grid as a 5-D volume, then the 3x4 affine). Both compute
 in float32 and are checked equal first. Each implementation and thread count
 (torch.set_num_threads(n), NUMBA_NUM_THREADS=n) runs in a process of its own, the two
