@@ -31,18 +31,21 @@ LUMA = (0.299, 0.587, 0.114)
 
 
 def slice_apply_funcs(img: hg.ImageParam, grid: hg.ImageParam):
-    """(out, coef, [layer0, layer1]): out[y, x, c] of img[y, x, 3] and grid[gy, gx, gz, 12],
-    the grid read trilinearly at cell coordinates ((y + 0.5) GH / H - 0.5,
-    (x + 0.5) GW / W - 0.5, luma GD - 0.5), neighbour indices clamped to the grid
-    (grid_sample's border padding).
+    """(out, coef, [layer0, layer1], rows): out[y, x, c] of img[y, x, 3] and
+    grid[gy, gx, gz, 12], the grid read trilinearly at cell coordinates
+    ((y + 0.5) GH / H - 0.5, (x + 0.5) GW / W - 0.5, luma GD - 0.5), neighbour indices
+    clamped to the grid (grid_sample's border padding).
 
     Written for a cheap backward: luma is a Func (its adjoint is one value per pixel,
     not one per colour channel that reads it), coef[y, x, c, j] is the 3x4 matrix (its
     adjoint one gather, not one per 4 c + j it is read at), and the affine is a sum
     over the homogeneous colour (r, g, b, 1) (one adjoint of img's reads, not three).
-    The trilinear read is two bilinear layers (the depth cells z0 and z0 + 1) mixed by
-    the depth fraction: stored in the backward, luma's adjoint reads their difference
-    (24 values a pixel) instead of gathering the 8 corners again."""
+    The trilinear read is separable: rows[y, gx, gz, k] is the grid read linearly in y
+    (one row of cells per image row, 6 MB at 1 MP: each pixel then gathers 2 cells per
+    depth, not 4, and its adjoint scatters into its own row's slice, in L1), two layers
+    read it linearly in x at the depth cells z0 and z0 + 1, and the depth fraction mixes
+    them: stored in the backward, luma's adjoint reads their difference (24 values a
+    pixel) instead of gathering the corners again."""
     y, x, c, j = hg.Var("y"), hg.Var("x"), hg.Var("c"), hg.Var("j")
     luma = hg.Func("luma")
     luma[y, x] = sum(w * img[y, x, i] for i, w in enumerate(LUMA))
@@ -51,14 +54,19 @@ def slice_apply_funcs(img: hg.ImageParam, grid: hg.ImageParam):
               luma[y, x] * hg.f32(grid.dim_extent(2)) - 0.5]
     lows = [hg.floor(t) for t in coords]
     fracs = [t - lo for t, lo in zip(coords, lows)]
+
+    def cell(a, d):  # the neighbour cell lo + d along grid axis a, clamped
+        return hg.clamp(hg.i32(lows[a]) + d, 0, grid.dim_extent(a) - 1)
+
+    gx, gz, k = hg.Var("gx"), hg.Var("gz"), hg.Var("k")
+    rows = hg.Func("rows")  # the grid read linearly in y: one row of cells per image row
+    rows[y, gx, gz, k] = ((1.0 - fracs[0]) * grid[cell(0, 0), gx, gz, k]
+                          + fracs[0] * grid[cell(0, 1), gx, gz, k])
     layers = []
     for dz in (0, 1):  # the grid read bilinearly in (y, x) at depth cell z0 + dz
         layer = hg.Func(f"layer{dz}")
-        layer[y, x, c, j] = sum(
-            _corner_weight(fracs[:2], corner) * grid[tuple(
-                hg.clamp(hg.i32(lo) + d, 0, grid.dim_extent(a) - 1)
-                for a, (lo, d) in enumerate(zip(lows, corner + (dz,)))) + (4 * c + j,)]
-            for corner in np.ndindex(2, 2))
+        layer[y, x, c, j] = ((1.0 - fracs[1]) * rows[y, cell(1, 0), cell(2, dz), 4 * c + j]
+                             + fracs[1] * rows[y, cell(1, 1), cell(2, dz), 4 * c + j])
         layers.append(layer)
     coef = hg.Func("coef")
     coef[y, x, c, j] = (layers[0][y, x, c, j] * (1.0 - fracs[2])
@@ -69,27 +77,21 @@ def slice_apply_funcs(img: hg.ImageParam, grid: hg.ImageParam):
     out = hg.Func("sliced")
     out[y, x, c] = 0.0
     out[y, x, c] += coef[y, x, c, r.x] * rgb1[y, x, r.x]
-    return out, coef, layers
-
-
-def _corner_weight(fracs, corner):
-    """The trilinear weight of one of the 8 neighbours (corner in {0, 1}^3)."""
-    w = 1.0
-    for f, d in zip(fracs, corner):
-        w = w * (f if d else 1.0 - f)
-    return w
+    return out, coef, layers, rows
 
 
 def build():
     """The torch op slice_apply(img (H, W, 3), grid (GH, GW, GD, 12)) -> (H, W, 3); its
-    backward auto-scheduled (parallel loops, the 8 grid-adjoint scatters in one loop
-    nest with private accumulators) after three choices of its own: the two layers
-    stored (96 MB at 1 MP), coef recomputed from them, and the adjoints that are one
-    product per value (coef's, the layers', the output's: the seed, zero outside its
-    window) recomputed where they are read instead of stored."""
+    backward auto-scheduled (parallel loops; the 4 scatters into the adjoint of rows in
+    one loop nest, parallel over image rows, each writing its own row; the grid's 2
+    with private accumulators) after choices of its own: rows stored (in the
+    forward too), the two layers stored (96 MB at 1 MP), coef recomputed from them, and
+    the adjoints that are one product per value (coef's, the layers', the output's: the
+    seed, zero outside its window) recomputed where they are read instead of stored."""
     img = hg.ImageParam(hg.Float(32), 3, "img")
     grid = hg.ImageParam(hg.Float(32), 4, "grid")
-    out, coef, layers = slice_apply_funcs(img, grid)
+    out, coef, layers, rows = slice_apply_funcs(img, grid)
+    rows.compute_root()
 
     def schedule(backward, d):
         for f in [out, coef] + layers:
