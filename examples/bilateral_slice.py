@@ -44,8 +44,7 @@ def slice_apply_funcs(img: hg.ImageParam, grid: hg.ImageParam):
     (one row of cells per image row, 6 MB at 1 MP: each pixel then gathers 2 cells per
     depth, not 4, and its adjoint scatters into its own row's slice, in L1), two layers
     read it linearly in x at the depth cells z0 and z0 + 1, and the depth fraction mixes
-    them: stored in the backward, luma's adjoint reads their difference (24 values a
-    pixel) instead of gathering the corners again."""
+    them (luma's adjoint: their difference)."""
     y, x, c, j = hg.Var("y"), hg.Var("x"), hg.Var("c"), hg.Var("j")
     luma = hg.Func("luma")
     luma[y, x] = sum(w * img[y, x, i] for i, w in enumerate(LUMA))
@@ -81,13 +80,15 @@ def slice_apply_funcs(img: hg.ImageParam, grid: hg.ImageParam):
 
 
 def build():
-    """The torch op slice_apply(img (H, W, 3), grid (GH, GW, GD, 12)) -> (H, W, 3); its
-    backward auto-scheduled (parallel loops; the 4 scatters into the adjoint of rows in
-    one loop nest, parallel over image rows, each writing its own row; the grid's 2
-    with private accumulators) after choices of its own: rows stored (in the
-    forward too), the two layers stored (96 MB at 1 MP), coef recomputed from them, and
-    the adjoints that are one product per value (coef's, the layers', the output's: the
-    seed, zero outside its window) recomputed where they are read instead of stored."""
+    """The torch op slice_apply(img (H, W, 3), grid (GH, GW, GD, 12)) -> (H, W, 3).
+    rows is stored (forward and backward); in the backward everything else per pixel is
+    recomputed where it is read rather than stored: coef, the layers and the adjoints
+    that are one product per value (coef's, the layers', the output's: the seed, zero
+    outside its window); measured at 1 MP, storing coef or the layers (48 or 96 MB) cost
+    more in memory traffic than their 2-4 gathers a value from rows. The rest is
+    auto-scheduled: parallel loops, the 4 scatters into the adjoint of rows in one loop
+    nest parallel over image rows (each writes its own row), the grid's 2 with private
+    accumulators."""
     img = hg.ImageParam(hg.Float(32), 3, "img")
     grid = hg.ImageParam(hg.Float(32), 4, "grid")
     out, coef, layers, rows = slice_apply_funcs(img, grid)
@@ -96,9 +97,8 @@ def build():
     def schedule(backward, d):
         for f in [out, coef] + layers:
             d[f].compute_inline()
-        coef.compute_inline()
-        for f in layers:
-            f.compute_root()
+        for f in [coef] + layers:
+            f.compute_inline()
         backward.auto_schedule()
     return hg.torch.to_autograd([out], inputs=[img, grid], name="bilateral_slice_apply",
                                 backward_schedule=schedule)
