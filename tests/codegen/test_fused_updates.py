@@ -3,7 +3,8 @@
 recompute (cse): the adjoint of a weighted sum of channels, and two scatters over one
 RDom. Each fused case is checked against NumPy and against the same pipeline lowered
 unfused; the cases that must not fuse (an update reading f at another point, different
-ops, reductions into fixed points) keep one nest per update and their values."""
+ops, reductions into fixed points, parallel updates writing transposed points) keep one
+nest per update and their values."""
 
 import numpy as np
 import pytest
@@ -154,3 +155,22 @@ def test_reductions_into_fixed_points_are_not_fused(rng):
     v = rng.random(50)
     np.testing.assert_allclose(pipe.compile()(img=v, shapes=[(2,)]), [v.sum(), (v * v).sum()],
                                rtol=1e-12)
+
+
+def test_parallel_updates_writing_transposed_points_are_not_fused(monkeypatch, rng):
+    """f[r.x, r.y] += a and f[r.y, r.x] += b, each parallel over r.x (race-free alone):
+    fused, iterations r.x = 1 and r.x = 2 would both write f[1, 2]."""
+    monkeypatch.setenv("HALOGRID_PARALLEL_MIN_WORK", "0")
+    y, x = hg.Var("y"), hg.Var("x")
+    a = hg.ImageParam(hg.Float(64), 2, "a")
+    r = hg.RDom(a)
+    f = hg.Func("f")
+    f[y, x] = hg.f64(0.0)
+    f[r.x, r.y] += a[r.x, r.y]
+    f[r.y, r.x] += a[r.x, r.y] * 2
+    f.update(0).parallel(r.x)
+    f.update(1).parallel(r.x)
+    pipe = hg.Pipeline(f)
+    assert _nests(pipe, f) == 3
+    v = rng.random((9, 9))
+    np.testing.assert_allclose(pipe.compile()(a=v), v + 2 * v.T, rtol=1e-14)

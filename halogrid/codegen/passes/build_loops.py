@@ -289,14 +289,14 @@ def _plain_legal(first, parts: list, mappings: list) -> bool:
     f) may run fused, iteration by iteration: unfused, each location gets the same
     contributions in another order, so the result is equal (to rounding, where two
     updates add into one location). Two more conditions: every loop of a parallel
-    kind is one coordinate of every update's left side (iterations write disjoint
+    kind is the same coordinate of every update's left side (iterations write disjoint
     slices of f, as each update alone does), and every update's left side moves with
     the innermost loop (licm keeps a fixed-location accumulator in a float64 local only
     when no other statement of the loop writes the buffer: fusing would lose it)."""
     coords = [tuple(substitute(a, m) for a in p.args) for p, m in zip(parts, mappings)]
     for lp in first.loops:
-        if lp.kind in PARALLEL_KINDS and not all(
-                any(a is lp.var for a in args) for args in coords):
+        if lp.kind in PARALLEL_KINDS and not any(
+                all(args[d] is lp.var for args in coords) for d in range(len(coords[0]))):
             return False
     inner = first.loops[-1].var if first.loops else None
     return inner is None or all(any(v is inner for v in collect(args, Var))
