@@ -38,9 +38,9 @@ import math
 import numpy as np
 from numba import cuda
 
-from halogrid.codegen.backends.cuda.intrinsics import (_hg_ceil32, _hg_ceil64, _hg_div,
-                                                       _hg_floor32, _hg_floor64, _hg_mod,
-                                                       _hg_round32, _hg_round64)
+from halogrid.codegen.backends.cuda.intrinsics import (
+    _hg_ceil32, _hg_ceil64, _hg_cos, _hg_div, _hg_exp, _hg_floor32, _hg_floor64, _hg_log,
+    _hg_mod, _hg_pow, _hg_round32, _hg_round64, _hg_sin, _hg_sqrt, _hg_tan)
 '''
 
 # the driver runs its bounds lets on the host: the same helper names, host versions
@@ -49,9 +49,9 @@ import math
 
 import numpy as np
 
-from halogrid.codegen.backends.cuda.host_intrinsics import (_hg_ceil32, _hg_ceil64, _hg_div,
-                                                            _hg_floor32, _hg_floor64, _hg_mod,
-                                                            _hg_round32, _hg_round64)
+from halogrid.codegen.backends.cuda.host_intrinsics import (
+    _hg_ceil32, _hg_ceil64, _hg_cos, _hg_div, _hg_exp, _hg_floor32, _hg_floor64, _hg_log,
+    _hg_mod, _hg_pow, _hg_round32, _hg_round64, _hg_sin, _hg_sqrt, _hg_tan)
 '''
 
 _STRIDES = {"block": ("cuda.blockIdx.{a}", "cuda.gridDim.{a}"),
@@ -61,6 +61,7 @@ _STRIDES = {"block": ("cuda.blockIdx.{a}", "cuda.gridDim.{a}"),
             "spread": ("cuda.blockIdx.{a} * cuda.blockDim.{a} + cuda.threadIdx.{a}",
                        "cuda.gridDim.{a} * cuda.blockDim.{a}")}
 _ROUNDING = ("floor", "ceil", "round")
+_IEEE_MATH = ("exp", "log", "sqrt", "sin", "cos", "tan", "pow")
 
 
 class CudaEmitter(ExprEmitter):
@@ -143,6 +144,8 @@ class CudaEmitter(ExprEmitter):
     def _intrinsic(self, e: Intrinsic) -> str:
         if e.name in _ROUNDING:  # Numba's math.floor returns an int: keep the float type
             return f"_hg_{e.name}{e.type.bits}({self(e.args[0])})"
+        if e.name in _IEEE_MATH:
+            return f"_hg_{e.name}({', '.join(self(a) for a in e.args)})"
         return super()._intrinsic(e)
 
 
