@@ -17,6 +17,8 @@ statements of the Module (lower.py); kernels contain only loops.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from ..ir.expr import Extent, WindowEdge
 from ..ir.simplify import simplify
 from .externs import runner_name
@@ -53,9 +55,9 @@ def kernel_args(k, ex: ExprEmitter) -> list[str]:
     return [ex(v) for v in k.scalars] + [ex.namer.storage(s) for s in k.storages]
 
 
-class Backend:
+class Backend(ABC):
     """What a backend supplies: its module header, its expression/statement printer
-    class, its driver hooks, and these host statement printers (overridden)."""
+    class, its driver hooks, and these host statement printers."""
 
     header = ""
     driver_header = None   # the driver module's header where it differs from kernels'
@@ -63,17 +65,21 @@ class Backend:
     target = "cpu"
     hooks: tuple = ("check",)
 
+    @abstractmethod
     def emit_kernel(self, k, name: str, ex: ExprEmitter, lines: list[str]) -> None:
-        raise NotImplementedError
+        """Append the lines of kernel `k`, defined as `name`."""
 
+    @abstractmethod
     def fill(self, s: Fill, ex: ExprEmitter) -> str:
-        raise NotImplementedError
+        """The driver line of a Fill."""
 
+    @abstractmethod
     def fold(self, s: FoldPartials, ex: ExprEmitter) -> str:
-        raise NotImplementedError
+        """The driver line of a host FoldPartials."""
 
+    @abstractmethod
     def launch(self, k, name: str, ex: ExprEmitter) -> str:
-        raise NotImplementedError
+        """The driver line that runs kernel `k` (global `name`)."""
 
     # -- shared
     def module_files(self, lowered) -> tuple[str, dict[str, str]]:
