@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import halogrid as hg
+from box_blur import box_blur, box_blur_oracle
 from halogrid.schedule.state import PARALLEL_KINDS, gpu_axis, stage_schedule
 
 x, y, z, u = hg.Var("x"), hg.Var("y"), hg.Var("z"), hg.Var("u")
@@ -36,30 +37,6 @@ def _pure(name="f", dims=2):
     args = (z, y, x)[3 - dims:]
     f[args] = sum(args[1:], args[0])
     return f
-
-
-def _blur(dims: int):
-    """A box blur over every axis of a `dims`-D input through repeat_edge."""
-    inp = hg.ImageParam(hg.Float(32), dims, "inp")
-    c = hg.BoundaryConditions.repeat_edge(inp)
-    args = (z, y, x)[3 - dims:]
-    total = 0.0
-    for k in range(dims):
-        for d in (-1, 0, 1):
-            total = total + c[tuple(a + d if j == k else a for j, a in enumerate(args))]
-    f = hg.Func(f"blur{dims}")
-    f[args] = total / (3 * dims)
-    return f
-
-
-def _blur_oracle(a: np.ndarray) -> np.ndarray:
-    p = np.pad(a.astype(np.float64), 1, mode="edge")
-    total = np.zeros(a.shape)
-    for k in range(a.ndim):
-        for d in (0, 1, 2):
-            total += p[tuple(slice(d, d + n) if j == k else slice(1, 1 + n)
-                             for j, n in enumerate(a.shape))]
-    return total / (3 * a.ndim)
 
 
 def _run(f, **inputs):
@@ -202,17 +179,17 @@ def test_error_gpu_tile_with_a_bad_argument_list():
 ], ids=["1d", "2d", "3d"])
 def test_gpu_tile_blur_with_tails_equals_numpy_and_unscheduled(rng, dims, shape, tile):
     a = rng.random(shape, dtype=np.float32)
-    f = _blur(dims).gpu_tile(*tile)       # no extent divides its tile size
+    f = box_blur(dims)[1].gpu_tile(*tile)       # no extent divides its tile size
     out = _run(f, inp=a)
-    np.testing.assert_allclose(out, _blur_oracle(a), rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(out, _run(_blur(dims), inp=a))
+    np.testing.assert_allclose(out, box_blur_oracle(a), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out, _run(box_blur(dims)[1], inp=a))
 
 
 def test_gpu_mixed_dimensionality_by_hand_after_split(rng):
     a = rng.random((11, 19), dtype=np.float32)
-    f = _blur(2).split(x, xo, xi, 8).split(y, yo, yi, 4).reorder(xi, yi, xo, yo)
+    f = box_blur(2)[1].split(x, xo, xi, 8).split(y, yo, yi, 4).reorder(xi, yi, xo, yo)
     f.gpu_blocks(xo, yo).gpu_threads(xi, yi)
-    np.testing.assert_array_equal(_run(f, inp=a), _run(_blur(2), inp=a))
+    np.testing.assert_array_equal(_run(f, inp=a), _run(box_blur(2)[1], inp=a))
 
 
 def test_gpu_update_over_pure_dims(rng):

@@ -1,7 +1,7 @@
 """Pipelines that more than one file of the CUDA leg builds: a 3x3 blur's boundary
 conditions with their np.pad twins, a flow-field warp (data-dependent gathers) and a
 bilateral grid (a splat scatter and a trilinear slice). Images are H x W: small, as
-the simulator runs one Python thread per CUDA thread."""
+the simulator runs one Python thread per CUDA thread. Also a recursive filter (a scan)."""
 
 import halogrid as hg
 
@@ -16,6 +16,17 @@ BOUNDARIES = {  # halogrid condition -> np.pad arguments
     "mirror_interior": (lambda f: hg.BoundaryConditions.mirror_interior(f),
                         {"mode": "reflect"}),
 }
+
+
+def recursive_filter():
+    """(inp, a, f): f[y, r] = a f[y, r - 1] + (1 - a) inp[y, r], a scan along x."""
+    inp = hg.ImageParam(hg.Float(32), 2, "inp")
+    a = hg.Param(hg.Float(32), "a", 0.7)
+    r = hg.RDom([(1, W - 1)])
+    f = hg.Func("iir")
+    f[y, x] = inp[y, x]
+    f[y, r[0]] = a * f[y, r[0] - 1] + (1.0 - a) * inp[y, r[0]]
+    return inp, a, f
 
 
 def flow_warp(inp, flow):

@@ -10,7 +10,7 @@ import pytest
 
 import halogrid as hg
 from cuda_compare import same, seeded_loss
-from cuda_pipelines import BOUNDARIES, H, W, bilateral_grid, flow_warp, x, y
+from cuda_pipelines import BOUNDARIES, H, W, recursive_filter, bilateral_grid, flow_warp, x, y
 from halogrid.schedule.state import stage_schedule
 
 
@@ -92,12 +92,7 @@ def test_soft_histogram_adjoint_of_the_image(schedule, rng):
 @pytest.mark.parametrize("schedule", SCHEDULES)
 def test_recursive_filter_adjoints_of_the_image_and_the_coefficient(schedule, rng):
     """The scan reversed (a backwards gather update) and d[a], a 0-D reduction."""
-    inp = hg.ImageParam(hg.Float(32), 2, "inp")
-    a = hg.Param(hg.Float(32), "a", 0.7)
-    r = hg.RDom([(1, W - 1)])
-    f = hg.Func("iir")
-    f[y, x] = inp[y, x]
-    f[y, r[0]] = a * f[y, r[0] - 1] + (1.0 - a) * inp[y, r[0]]
+    inp, a, f = recursive_filter()
     img = rng.random((H, W), dtype=np.float32)
     s = rng.standard_normal((H, W)).astype(np.float32)
     _, d_inp, d_a = same(_gradients(f, [inp, a], schedule), inp=img, a=0.7, seed=s)

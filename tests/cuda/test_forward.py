@@ -10,7 +10,7 @@ import pytest
 
 import halogrid as hg
 from cuda_compare import same
-from cuda_pipelines import BOUNDARIES, H, W, b, flow_warp, x, y
+from cuda_pipelines import BOUNDARIES, H, W, recursive_filter, b, flow_warp, x, y
 
 
 @pytest.mark.parametrize("boundary", sorted(BOUNDARIES))
@@ -44,12 +44,7 @@ def test_lut_gather_at_a_clamped_data_dependent_index(rng):
 
 def test_recursive_filter_scans_each_row_in_order(rng):
     """f[y, r] = a f[y, r - 1] + (1 - a) inp[y, r]: a scan along x, parallel over y."""
-    inp = hg.ImageParam(hg.Float(32), 2, "inp")
-    a = hg.Param(hg.Float(32), "a", 0.7)
-    r = hg.RDom([(1, W - 1)])
-    f = hg.Func("iir")
-    f[y, x] = inp[y, x]
-    f[y, r[0]] = a * f[y, r[0] - 1] + (1.0 - a) * inp[y, r[0]]
+    inp, a, f = recursive_filter()
     img = rng.random((H, W), dtype=np.float32)
     (got,) = same(f, inp=img, a=0.7)
     want = img.astype(np.float64).copy()

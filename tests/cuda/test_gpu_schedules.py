@@ -11,36 +11,13 @@ import numpy as np
 import pytest
 
 import halogrid as hg
+from box_blur import box_blur, box_blur_oracle
 from cuda_compare import assert_close, cuda_run, same
 from halogrid.codegen.backends.cuda import runtime
 from halogrid.schedule.state import stage_schedule
 
 x, y, z = hg.Var("x"), hg.Var("y"), hg.Var("z")
 xo, yo, zo, xi, yi, zi = (hg.Var(n) for n in ("xo", "yo", "zo", "xi", "yi", "zi"))
-
-
-def _box(dims: int):
-    """(input, f): a 3-tap box blur along every axis of a `dims`-D input."""
-    inp = hg.ImageParam(hg.Float(32), dims, "inp")
-    c = hg.BoundaryConditions.repeat_edge(inp)
-    args = (z, y, x)[3 - dims:]
-    total = 0.0
-    for k in range(dims):
-        for d in (-1, 0, 1):
-            total = total + c[tuple(a + d if j == k else a for j, a in enumerate(args))]
-    f = hg.Func(f"box{dims}")
-    f[args] = total / (3 * dims)
-    return inp, f
-
-
-def _np_box(a: np.ndarray) -> np.ndarray:
-    p = np.pad(a.astype(np.float64), 1, mode="edge")
-    total = np.zeros(a.shape)
-    for k in range(a.ndim):
-        for d in range(3):
-            total += p[tuple(slice(d, d + n) if j == k else slice(1, 1 + n)
-                             for j, n in enumerate(a.shape))]
-    return total / (3 * a.ndim)
 
 
 def _launch_blocks(source: str) -> list[str]:
@@ -54,11 +31,11 @@ def _launch_blocks(source: str) -> list[str]:
     (3, (3, 5, 7), (x, y, z, xo, yo, zo, xi, yi, zi, 4, 2, 2), "(4, 2, 2)"),
 ], ids=["1d", "2d", "3d"])
 def test_gpu_tile_forms_launch_their_thread_tiles(dims, shape, tile, block, rng):
-    inp, f = _box(dims)
+    inp, f = box_blur(dims)
     f.gpu_tile(*tile)
     a = rng.random(shape, dtype=np.float32)
     (got,) = same(f, inp=a)
-    np.testing.assert_allclose(got, _np_box(a), rtol=1e-5)
+    np.testing.assert_allclose(got, box_blur_oracle(a), rtol=1e-5)
     source = hg.Pipeline(f).source(target="cuda")
     assert _launch_blocks(source) == [block]
     for axis in "xyz"[:dims]:
@@ -66,22 +43,22 @@ def test_gpu_tile_forms_launch_their_thread_tiles(dims, shape, tile, block, rng)
 
 
 def test_gpu_blocks_and_threads_over_a_tile(rng):
-    inp, f = _box(2)
+    inp, f = box_blur(2)
     f.tile(x, y, xo, yo, xi, yi, 8, 2).gpu_blocks(xo, yo).gpu_threads(xi, yi)
     a = rng.random((9, 17), dtype=np.float32)
     (got,) = same(f, inp=a)
-    np.testing.assert_allclose(got, _np_box(a), rtol=1e-5)
+    np.testing.assert_allclose(got, box_blur_oracle(a), rtol=1e-5)
     assert _launch_blocks(hg.Pipeline(f).source(target="cuda")) == ["(8, 2)"]
 
 
 def test_gpu_threads_over_a_loop_longer_than_a_block_stride(rng):
     """gpu_threads(x) over rows of 1500 pixels (no constant extent, more than 1024
     threads): the block gets a bounded number of threads, which stride the row."""
-    inp, f = _box(2)
+    inp, f = box_blur(2)
     f.gpu_blocks(y).gpu_threads(x)
     a = rng.random((2, 1500), dtype=np.float32)
     (got,) = same(f, inp=a)
-    np.testing.assert_allclose(got, _np_box(a), rtol=1e-5)
+    np.testing.assert_allclose(got, box_blur_oracle(a), rtol=1e-5)
     (block,) = _launch_blocks(hg.Pipeline(f).source(target="cuda"))
     assert 1 <= int(block.strip("(,)")) <= 1024
 
