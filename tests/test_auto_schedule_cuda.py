@@ -8,9 +8,6 @@ pure stages tiled 2-D, pointwise reductions in thread-local memory, stencil prod
 in a block's tile, reductions into fixed cells factored, scatters atomic, and
 directives the user set kept."""
 
-import contextlib
-
-import numba
 import numpy as np
 import pytest
 
@@ -20,6 +17,7 @@ from benchmarks.peers import halogrid_impl as impl
 from benchmarks.peers import numpy_ref
 from halogrid.ir.graph import build_graph
 from halogrid.schedule.defaults import is_stored, schedule_of
+from jit_off import python_kernels
 
 SIZES = {"W4": (32, 32)}   # W4's grid has h/16 x w/16 cells
 
@@ -43,20 +41,6 @@ def _pipeline(name: str, grad: bool):
     d = hg.propagate_adjoints(loss)
     return (hg.Pipeline([loss] + [d[params[n]] for n in wrt]),
             lambda i: [()] + [i[n].shape for n in wrt])
-
-
-@contextlib.contextmanager
-def _python_kernels():
-    """Numba's JIT off while the reference compiles and runs: the default schedule's
-    kernels run as Python (no atomics or parallel loops to need Numba), in a fraction
-    of their compile time. Only after Numba compiled something: helpers first
-    imported with the JIT off would stay Python functions, which kernels can't call."""
-    old = numba.config.DISABLE_JIT
-    numba.config.DISABLE_JIT = True
-    try:
-        yield
-    finally:
-        numba.config.DISABLE_JIT = old
 
 
 def _run(pipeline, shapes, inputs) -> tuple:
@@ -124,7 +108,7 @@ def test_gradient_equals_the_default_schedule(name):
     assert _gpu_layout(auto) == []
     got = _run(auto, shapes, inputs)   # first: Numba's helpers must compile as Numba
     default, _ = _pipeline(name, grad=True)
-    with _python_kernels():
+    with python_kernels():
         _close(got, _run(default, shapes, inputs), name)
 
 

@@ -20,6 +20,7 @@ import pytest
 import halogrid as hg
 from halogrid.codegen import cache
 from halogrid.codegen.target import DETERMINISTIC_CHUNKS, get_target
+from benchmarks.peers.halogrid_impl import homography_sample
 from halogrid.ir.graph import build_graph
 
 H, W = 37, 45  # not multiples of the chunk count: chunks of unequal length
@@ -81,22 +82,6 @@ def lut_and_histogram(rng, shape=SHAPE):
     return [hist, d[lut]], inputs, [(64,), (256,)], [want_hist, d_lut]
 
 
-def _bilinear_warp(img, hom, y, x):
-    """out[y, x]: img sampled bilinearly at H3 @ (x, y, 1), zero outside (W5)."""
-    u, v, s = (hom[r, 0] * hg.f32(x) + hom[r, 1] * hg.f32(y) + hom[r, 2] for r in range(3))
-    sx, sy = u / s, v / s
-    x0, y0 = hg.floor(sx), hg.floor(sy)
-    fx, fy = sx - x0, sy - y0
-    xi, yi = hg.i32(x0), hg.i32(y0)
-    h, w = img.height(), img.width()
-    total = 0.0
-    for dy, wy in ((0, 1 - fy), (1, fy)):
-        for dx, wx in ((0, 1 - fx), (1, fx)):
-            yy, xx = yi + dy, xi + dx
-            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-            val = img[hg.clamp(yy, 0, h - 1), hg.clamp(xx, 0, w - 1)]
-            total = total + hg.select(inside, wy * wx * val, 0.0)
-    return total
 
 
 def _np_warp_adjoints(img, hom, seed):
@@ -135,7 +120,7 @@ def warp_adjoints(rng, shape=SHAPE):
     seed = hg.ImageParam(hg.Float(32), 2, "seed")
     y, x = hg.Var("y"), hg.Var("x")
     out = hg.Func("warped")
-    out[y, x] = _bilinear_warp(inp, hom, y, x)
+    out[y, x] = homography_sample(inp, hom, y, x)  # W5's algorithm
     d = hg.propagate_adjoints(_seeded_sum(out, seed))
     img = rng.random(shape, dtype=np.float32)
     s = rng.standard_normal(shape).astype(np.float32)

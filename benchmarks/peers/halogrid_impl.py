@@ -92,17 +92,14 @@ def w3():
     return p, [out], _sq_loss(out, p["target"])
 
 
-def w5():
-    p = _params(["inp", "H3", "target"], [2, 2, 2])
-    x, y = hg.Var("x"), hg.Var("y")
-    img, hom = p["inp"], p["H3"]
+def homography_sample(img, hom, y, x):
+    """img sampled bilinearly at H3 @ (x, y, 1), zero outside: W5's value at (y, x)."""
     u, v, s = (hom[r, 0] * hg.f32(x) + hom[r, 1] * hg.f32(y) + hom[r, 2] for r in range(3))
     sx, sy = u / s, v / s
     x0, y0 = hg.floor(sx), hg.floor(sy)
     fx, fy = sx - x0, sy - y0
     xi, yi = hg.i32(x0), hg.i32(y0)
     h, w = img.height(), img.width()
-    out = hg.Func("out")
     total = 0.0
     for dy, wy in ((0, 1 - fy), (1, fy)):
         for dx, wx in ((0, 1 - fx), (1, fx)):
@@ -110,7 +107,14 @@ def w5():
             inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
             val = img[hg.clamp(yy, 0, h - 1), hg.clamp(xx, 0, w - 1)]
             total = total + hg.select(inside, wy * wx * val, 0.0)
-    out[y, x] = total
+    return total
+
+
+def w5():
+    p = _params(["inp", "H3", "target"], [2, 2, 2])
+    x, y = hg.Var("x"), hg.Var("y")
+    out = hg.Func("out")
+    out[y, x] = homography_sample(p["inp"], p["H3"], y, x)
     return p, [out], _sq_loss(out, p["target"])
 
 

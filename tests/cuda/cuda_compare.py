@@ -16,26 +16,12 @@ results, so a test can also compare them with an independent NumPy oracle.
 
 from __future__ import annotations
 
-import contextlib
-
-import numba
 import numpy as np
 
 import halogrid as hg
+from jit_off import python_kernels
 
 RTOL, ATOL = 2e-5, 1e-6
-
-
-@contextlib.contextmanager
-def python_kernels():
-    """Numba's JIT off while a CPU module is compiled and run (njit is then the
-    identity on the generated kernels)."""
-    old = numba.config.DISABLE_JIT
-    numba.config.DISABLE_JIT = True
-    try:
-        yield
-    finally:
-        numba.config.DISABLE_JIT = old
 
 
 def as_pipeline(outputs) -> hg.Pipeline:

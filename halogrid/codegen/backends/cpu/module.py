@@ -37,18 +37,6 @@ from halogrid.codegen.backends.cpu.intrinsics import _hg_atomic_add, _hg_div, _h
 _UFUNCS = {"+": "np.add", "*": "np.multiply", "min": "np.minimum", "max": "np.maximum"}
 
 
-def _fold_source(fold: FoldPartials, ex: ExprEmitter) -> str:
-    """storage[window] = op(storage[window], op.reduce(partial[:, window'], axis=0))."""
-    def window(starts) -> list[str]:
-        return [f"{ex(i)}:{ex(simplify(i + e))}" for i, e in zip(starts, fold.extents)]
-
-    ufunc = _UFUNCS[fold.op]
-    dest = f"{ex.namer.storage(fold.storage)}[{', '.join(window(fold.index)) or '()'}]"
-    partials = f"{ex.namer.storage(fold.partial)}[{', '.join([':'] + window(fold.start))}]"
-    return f"{dest} = {ufunc}({dest}, {ufunc}.reduce({partials}, axis=0))"
-
-
-
 class CpuBackend(Backend):
     header = HEADER
     hooks = ("launch", "check")
