@@ -23,7 +23,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from benchmarks import agreement, cuda_report, harness, run, systems
+from benchmarks import agreement, cuda_report, harness, report, run, systems
 from benchmarks.cuda_cell import CUDA_SYSTEMS, SIZES, inputs_at, size_label, sizes_of
 from benchmarks.workloads import WORKLOADS
 
@@ -228,7 +228,7 @@ def main(argv=None):
             work.cell(mode, system, workload)
         floors = work.check(oracles)
     rows = work.sorted_rows()
-    cuda_report.add_halogrid_ratios(rows)
+    report.add_halogrid_ratios(rows)
     cuda_report.add_floors(rows, floors, probe.get("copy_gbs"))
     meta = _meta(args, probe, work.memory, started)
     print(cuda_report.header(meta))

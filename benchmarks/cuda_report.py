@@ -9,6 +9,7 @@ every input it reads read once, every output written once (``floor_bytes``).
 import json
 import os
 
+from benchmarks.report import _num
 from benchmarks.workloads import WORKLOADS
 
 COLUMNS = ("workload", "size", "system", "fwd ms", "grad ms", "fwd/hg", "grad/hg",
@@ -41,22 +42,6 @@ def add_floors(rows, floors, copy_gbs):
         for part, nbytes in zip(("fwd", "grad"), found):
             row[f"{part}_floor_ms"] = nbytes / (copy_gbs * 1e6)
             row[f"{part}_over_floor"] = row[part]["median_ms"] / row[f"{part}_floor_ms"]
-
-
-def add_halogrid_ratios(rows):
-    """``<part>_vs_halogrid`` = this row's median / halogrid's (device arrays) of the
-    same workload and size; > 1: halogrid is faster."""
-    base = {(r["workload"], r["size"]): r for r in rows
-            if r["system"] == "halogrid" and r.get("status") == "ok"}
-    for row in rows:
-        hg = base.get((row["workload"], row["size"]))
-        if hg is not None and row.get("status") == "ok":
-            for part in ("fwd", "grad"):
-                row[f"{part}_vs_halogrid"] = row[part]["median_ms"] / hg[part]["median_ms"]
-
-
-def _num(value, fmt):
-    return "" if value is None else format(value, fmt)
 
 
 def cells(row):

@@ -20,6 +20,7 @@ import torch
 from benchmarks import (agreement, cuda, cuda_cell, cuda_report, harness, numba_memory,
                         run, systems)
 from benchmarks.peers import halogrid_impl, torch_cuda
+from benchmarks.report import add_halogrid_ratios
 from benchmarks.workloads import WORKLOADS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -184,7 +185,7 @@ def test_report_floors_ratios_and_targets():
     rows = [_row("halogrid", 1.0, 90.0), _row("torch", 2.5, 80.0),
             {"system": "jax", "workload": "W4", "size": "S4", "size_key": "S4",
              "status": "not available: no module jax"}]
-    cuda_report.add_halogrid_ratios(rows)
+    add_halogrid_ratios(rows)
     cuda_report.add_floors(rows, {("W4", "S4"): (1e9, 1e8)}, copy_gbs=1000.0)
     assert rows[1]["grad_vs_halogrid"] == pytest.approx(2.5)
     assert rows[0]["grad_floor_ms"] == pytest.approx(0.1)
